@@ -1,0 +1,57 @@
+"""sift_keras: SiftFunnel defences, inversion attacks and split training for Keras 3.
+
+Channels-last Keras layers and models over the ``sift_core`` formulas:
+attention blocks, the funnel edge and upsampling cloud, undefended split
+baselines, the SiftFunnel objective and baseline defences, a ``SplitModel``
+trained with ``model.fit``, the inverse-network and rMLE attacks, and TFLite
+export of the edge.  The TensorFlow backend is selected unless
+``KERAS_BACKEND`` is already set.
+"""
+
+from __future__ import annotations
+
+from . import _keras  # noqa: F401  (fixes the backend before anything imports keras)
+from .attention import CBAM, AttentionGate, SqueezeExcitation, TripletAttention
+from .data import ShuffledArrays
+from .defences import (
+    DEFENCES,
+    BiDODefence,
+    Defence,
+    DropoutDefence,
+    GaussianNoiseDefence,
+    MIDDefence,
+    NoDefence,
+    NoPeekDefence,
+    SiftFunnelDefence,
+    make_defence,
+)
+from .losses import SiftFunnelLoss
+from .models import (
+    EdgeReport,
+    FunnelEdge,
+    FunnelHead,
+    PlainCNNCloud,
+    PlainCNNEdge,
+    ResNet18Cloud,
+    ResNet18Edge,
+    UpsamplingCloud,
+    UpsamplingModule,
+    VGG16Cloud,
+    VGG16Edge,
+    edge_report,
+    funnel_split,
+    split_baseline,
+)
+from .training import DeadFeatureMonitor, SplitModel, default_optimizer
+
+__all__ = [
+    "SqueezeExcitation", "TripletAttention", "CBAM", "AttentionGate",
+    "FunnelEdge", "FunnelHead", "UpsamplingModule", "UpsamplingCloud", "funnel_split",
+    "PlainCNNEdge", "PlainCNNCloud", "VGG16Edge", "VGG16Cloud", "ResNet18Edge", "ResNet18Cloud", "split_baseline",
+    "EdgeReport", "edge_report",
+    "SiftFunnelLoss", "Defence", "NoDefence", "GaussianNoiseDefence", "DropoutDefence", "NoPeekDefence",
+    "MIDDefence", "BiDODefence", "SiftFunnelDefence", "make_defence", "DEFENCES",
+    "SplitModel", "DeadFeatureMonitor", "default_optimizer", "ShuffledArrays",
+    "InverseNetworkAttack", "RMLEAttack", "AttackResult", "build_decoder", "save_reconstruction_grid",
+    "export_tflite", "tflite_features",
+]

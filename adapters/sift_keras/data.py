@@ -1,0 +1,70 @@
+"""Reproducible input pipelines: batches reshuffled per epoch from (seed, epoch)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._keras import check_positive_int, keras
+
+__all__ = ["ShuffledArrays"]
+
+
+class ShuffledArrays(keras.utils.PyDataset):
+    """(x, y) arrays served in batches, reshuffled every epoch by a permutation of (``seed``, epoch).
+
+    Keras's own shuffling draws from the global random state, so a run resumed
+    with ``BackupAndRestore`` sees other batches than the run it continues.
+    Here epoch ``e`` always sees the permutation drawn from
+    ``numpy.random.default_rng([seed, e])``; :meth:`SplitModel.fit
+    <sift_keras.training.SplitModel.fit>` sets the epoch through
+    :meth:`epoch_callback` and passes ``shuffle=False``.
+    """
+
+    def __init__(self, x, y, *, batch_size: int = 128, seed: int = 0, shuffle: bool = True,
+                 drop_remainder: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.x = np.asarray(x)
+        self.y = np.asarray(y)
+        if self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(f"x and y must have the same number of samples; got {self.x.shape[0]} and "
+                             f"{self.y.shape[0]}")
+        if self.x.shape[0] == 0:
+            raise ValueError("x holds no samples")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+        self.seed = int(seed)
+        self.shuffle = bool(shuffle)
+        self.drop_remainder = bool(drop_remainder)
+        self.epoch = 0
+        self._order = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        self._order = None
+
+    def order(self) -> np.ndarray:
+        """Sample order of the current epoch."""
+        if self._order is None:
+            n = self.x.shape[0]
+            self._order = (np.random.default_rng([self.seed, self.epoch]).permutation(n) if self.shuffle
+                           else np.arange(n))
+        return self._order
+
+    def __len__(self) -> int:
+        n = self.x.shape[0]
+        return n // self.batch_size if self.drop_remainder and n >= self.batch_size else -(-n // self.batch_size)
+
+    def __getitem__(self, index: int):
+        idx = self.order()[index * self.batch_size:(index + 1) * self.batch_size]
+        return self.x[idx], self.y[idx]
+
+    def epoch_callback(self) -> keras.callbacks.Callback:
+        """A callback that tells this dataset which epoch starts."""
+        data = self
+
+        class _SetEpoch(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                data.set_epoch(epoch)
+
+        return _SetEpoch()

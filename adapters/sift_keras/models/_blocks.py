@@ -1,0 +1,104 @@
+"""Building blocks shared by the edge and cloud models (all channels-last)."""
+
+from __future__ import annotations
+
+from .._keras import check_positive_int, keras, ops, serializable
+
+__all__ = ["ConvBlock", "ResidualBlock", "Sequence", "deserialize_optional", "serialize_optional"]
+
+
+def serialize_optional(obj):
+    return None if obj is None else keras.saving.serialize_keras_object(obj)
+
+
+def deserialize_optional(config):
+    return None if config is None else keras.saving.deserialize_keras_object(config)
+
+
+@serializable
+class ConvBlock(keras.layers.Layer):
+    """conv kxk -> batch norm -> [max-pool 2] -> ReLU (the SiftFunnel CNN's block order)."""
+
+    def __init__(self, filters: int, kernel_size: int = 3, *, pool: bool = True, pool_padding: str = "valid",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.filters = check_positive_int(filters, "filters")
+        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
+        self.pool = bool(pool)
+        if pool_padding not in ("valid", "same"):
+            raise ValueError(f"pool_padding must be 'valid' or 'same'; got {pool_padding!r}")
+        self.pool_padding = pool_padding
+        self.conv = keras.layers.Conv2D(self.filters, self.kernel_size, padding="same", name="conv")
+        self.bn = keras.layers.BatchNormalization(epsilon=1e-5, name="bn")
+        self.maxpool = keras.layers.MaxPooling2D(2, padding=pool_padding) if self.pool else None
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        self.bn.build(tuple(input_shape[:3]) + (self.filters,))
+
+    def call(self, x, training=None):
+        x = self.bn(self.conv(x), training=training)
+        if self.maxpool is not None:
+            x = self.maxpool(x)
+        return ops.relu(x)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        if self.pool and h is not None:
+            h, w = ((h + 1) // 2, (w + 1) // 2) if self.pool_padding == "same" else (h // 2, w // 2)
+        return (b, h, w, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "pool": self.pool, "pool_padding": self.pool_padding}
+
+
+@serializable
+class ResidualBlock(keras.layers.Layer):
+    """ResNet basic block: two 3x3 conv-BN with a projection shortcut when the shape changes (He et al. 2016)."""
+
+    def __init__(self, filters: int, *, stride: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = check_positive_int(filters, "filters")
+        self.stride = check_positive_int(stride, "stride")
+        self.conv1 = keras.layers.Conv2D(self.filters, 3, strides=self.stride, padding="same", use_bias=False)
+        self.bn1 = keras.layers.BatchNormalization(epsilon=1e-5)
+        self.conv2 = keras.layers.Conv2D(self.filters, 3, padding="same", use_bias=False)
+        self.bn2 = keras.layers.BatchNormalization(epsilon=1e-5)
+        self.proj = self.proj_bn = None
+
+    def build(self, input_shape):
+        if self.stride != 1 or input_shape[-1] != self.filters:
+            self.proj = keras.layers.Conv2D(self.filters, 1, strides=self.stride, use_bias=False)
+            self.proj_bn = keras.layers.BatchNormalization(epsilon=1e-5)
+
+    def call(self, x, training=None):
+        y = ops.relu(self.bn1(self.conv1(x), training=training))
+        y = self.bn2(self.conv2(y), training=training)
+        shortcut = x if self.proj is None else self.proj_bn(self.proj(x), training=training)
+        return ops.relu(y + shortcut)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        if h is not None:
+            h, w = -(-h // self.stride), -(-w // self.stride)
+        return (b, h, w, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "stride": self.stride}
+
+
+class Sequence(keras.Model):
+    """A model that applies ``self.blocks`` in order, passing ``training`` to each.
+
+    Subclasses build ``self.blocks`` in ``__init__`` from their constructor
+    arguments and return those arguments from ``get_config``, so the ``.keras``
+    format rebuilds them exactly.
+    """
+
+    blocks: list
+
+    def call(self, x, training=None):
+        for block in self.blocks:
+            x = block(x, training=training)
+        return x

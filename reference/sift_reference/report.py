@@ -1,0 +1,225 @@
+"""The run's report: results.json, report.md, a privacy-utility plot, reconstruction grids.
+
+``results.json`` has exactly the schema of the issue: ``{"spec", "dataset", "backend",
+"rows": [{"defence", "accuracy", "accuracy_drop", "edge_params", "edge_flops",
+"feature_size", "attacks": {"inverse_network": {"mse", "psnr", "ssim"}, "rmle":
+{...}}, "criterion": {...}}]}``. Accuracies are fractions in [0, 1];
+``accuracy_drop = accuracy(none) - accuracy(row)`` (positive = the defence costs
+accuracy). The rank correlation of the criterion with the attacks is written to
+``rank_correlation.json`` and to ``report.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import cache
+
+ATTACK_LABELS = {"inverse_network": "inverse network", "rmle": "rMLE"}
+
+
+def rankdata(values) -> np.ndarray:
+    """Ranks 1..n, ties get the mean of the ranks they span (the 'average' method)."""
+    v = np.asarray(values, dtype=np.float64)
+    order = np.argsort(v, kind="mergesort")
+    ranks = np.empty(len(v), dtype=np.float64)
+    sorted_v = v[order]
+    i = 0
+    while i < len(v):
+        j = i
+        while j + 1 < len(v) and sorted_v[j + 1] == sorted_v[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return ranks
+
+
+def spearman(a, b) -> dict[str, Any]:
+    """Spearman's rho: the Pearson correlation of the (tie-averaged) ranks of ``a`` and ``b``.
+
+    Returns ``{"rho", "p_value", "n"}``; ``rho`` is None (with a ``"note"``) when it is
+    undefined: fewer than 3 pairs, or a constant variable. ``p_value`` (two-sided, from
+    scipy's t approximation) is None when scipy is absent. Reference: Spearman (1904);
+    Zar, Biostatistical Analysis, ch. 19.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"a and b must be 1-D of equal length; got {a.shape} and {b.shape}")
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    n = len(a)
+    if n < 3:
+        return {"rho": None, "p_value": None, "n": n, "note": "fewer than 3 rows with both values"}
+    ra, rb = rankdata(a), rankdata(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = math.sqrt(float(ra @ ra) * float(rb @ rb))
+    if denom == 0:
+        return {"rho": None, "p_value": None, "n": n, "note": "one variable is constant across rows"}
+    rho = float(np.clip((ra @ rb) / denom, -1.0, 1.0))
+    p = None
+    try:
+        from scipy import stats
+
+        p = float(stats.spearmanr(a, b).pvalue)
+    except ImportError:
+        pass
+    return {"rho": rho, "p_value": p, "n": n}
+
+
+def rank_correlations(rows: list[dict]) -> dict[str, dict]:
+    """Spearman between the criterion's ``difficulty_score`` and each attack's MSE across rows.
+
+    A criterion that predicts inversion difficulty gives rho > 0 (harder -> larger error).
+    """
+    score = [_num(r.get("criterion", {}).get("difficulty_score")) for r in rows]
+    out = {}
+    for attack in ATTACK_LABELS:
+        mse = [_num(r["attacks"].get(attack, {}).get("mse")) for r in rows]
+        out[attack] = spearman(score, mse)
+    return out
+
+
+def _num(v) -> float:
+    return float(v) if isinstance(v, (int, float)) and v is not None else float("nan")
+
+
+def build_results(spec_dict: dict, dataset: str, backend: str, rows: list[dict]) -> dict:
+    """Assemble results.json; fills ``accuracy_drop`` against the row ``"none"``."""
+    base = next(r["accuracy"] for r in rows if r["defence"] == "none")
+    out_rows = []
+    for r in rows:
+        out_rows.append({
+            "defence": str(r["defence"]),
+            "accuracy": float(r["accuracy"]),
+            "accuracy_drop": float(base - r["accuracy"]),
+            "edge_params": int(r["edge_params"]),
+            "edge_flops": int(r["edge_flops"]),
+            "feature_size": int(r["feature_size"]),
+            "attacks": {a: {m: float(r["attacks"][a][m]) for m in ("mse", "psnr", "ssim")} for a in ATTACK_LABELS},
+            "criterion": dict(r["criterion"]),
+        })
+    return {"spec": spec_dict, "dataset": dataset, "backend": backend, "rows": out_rows}
+
+
+def _fmt(v, spec: str) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
+
+
+def markdown(results: dict, corr: dict, *, extra: dict | None = None) -> str:
+    """report.md: the results table, the rank correlations, the figures."""
+    rows = results["rows"]
+    lines = [f"# SiftFunnel evaluation: {results['spec']['experiment']['name']}", ""]
+    lines += [f"- dataset: {results['dataset']}", f"- backend: {results['backend']}",
+              f"- seed: {results['spec']['experiment']['seed']}"]
+    for k, v in (extra or {}).items():
+        lines.append(f"- {k}: {v}")
+    lines += ["", "Accuracy on the target test split; attacks on the private split (MSE/PSNR/SSIM per image, "
+              "data range 1, averaged). Lower SSIM / higher MSE = better privacy.", ""]
+    head = ("| defence | accuracy % | drop (pts) | edge params | edge FLOPs | feature size "
+            "| InvNet MSE | InvNet PSNR | InvNet SSIM | rMLE MSE | rMLE PSNR | rMLE SSIM | difficulty |")
+    lines += [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        inv, rm = r["attacks"]["inverse_network"], r["attacks"]["rmle"]
+        lines.append(
+            f"| {r['defence']} | {100 * r['accuracy']:.2f} | {100 * r['accuracy_drop']:+.2f} | {r['edge_params']:,} "
+            f"| {r['edge_flops']:,} | {r['feature_size']:,} | {inv['mse']:.4f} | {inv['psnr']:.2f} | {inv['ssim']:.3f} "
+            f"| {rm['mse']:.4f} | {rm['psnr']:.2f} | {rm['ssim']:.3f} | {_fmt(r['criterion'].get('difficulty_score'), '.3f')} |"
+        )
+    lines += ["", "## Does the criterion rank the defences like the attacks do?", "",
+              "Spearman rank correlation between the criterion's `difficulty_score` and each attack's MSE "
+              "across the rows (expected > 0).", ""]
+    for attack, c in corr.items():
+        rho = _fmt(c.get("rho"), "+.3f")
+        p = "" if c.get("p_value") is None else f", p = {c['p_value']:.3g}"
+        note = f" ({c['note']})" if c.get("note") else ""
+        lines.append(f"- {ATTACK_LABELS[attack]}: rho = {rho}{p}, n = {c['n']}{note}")
+    lines += ["", "## Figures", "", "![privacy-utility](privacy_utility.png)", "",
+              "![reconstructions](reconstructions.png)", ""]
+    return "\n".join(lines)
+
+
+def _mpl():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_privacy_utility(results: dict, path: str | Path) -> None:
+    """Accuracy (y) against each attack's SSIM and MSE (x), one labelled point per defence."""
+    plt = _mpl()
+    rows = results["rows"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, metric, better in ((axes[0], "ssim", "lower SSIM = more private"), (axes[1], "mse", "higher MSE = more private")):
+        for attack, marker in (("inverse_network", "o"), ("rmle", "s")):
+            xs = [r["attacks"][attack][metric] for r in rows]
+            ys = [100 * r["accuracy"] for r in rows]
+            ax.scatter(xs, ys, marker=marker, label=ATTACK_LABELS[attack])
+            for x, y, r in zip(xs, ys, rows):
+                ax.annotate(r["defence"], (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+        ax.set_xlabel(f"{metric.upper()} of reconstructions ({better})")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Privacy vs utility: {results['dataset']}", fontsize=9)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.88, wspace=0.22)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _to_hwc(img: np.ndarray) -> np.ndarray:
+    img = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+    return img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
+
+
+def montage(rows: list[np.ndarray], *, pad: int = 2) -> np.ndarray:
+    """Tile rows of (k, C, H, W) images into one (H', W', C) image, ``pad`` white pixels between tiles."""
+    k, c, h, w = rows[0].shape
+    out = np.ones((len(rows) * (h + pad) - pad, k * (w + pad) - pad, c), dtype=np.float32)
+    for i, imgs in enumerate(rows):
+        for j in range(k):
+            out[i * (h + pad): i * (h + pad) + h, j * (w + pad): j * (w + pad) + w] = _to_hwc(imgs[j]).reshape(h, w, c)
+    return out
+
+
+def plot_reconstructions(originals: np.ndarray, recons: dict[str, dict[str, np.ndarray]], path: str | Path) -> None:
+    """One panel per attack: originals on the top row, then one row per defence.
+
+    ``recons[attack][defence]`` is (k, C, H, W) aligned with ``originals`` (k, C, H, W).
+    The tiles are assembled into one image (one ``imshow`` per panel: fast to draw).
+    """
+    plt = _mpl()
+    attacks = [a for a in ATTACK_LABELS if recons.get(a)]
+    h = originals.shape[2]
+    heights = [1 + len(recons[a]) for a in attacks]
+    k = len(originals)
+    fig, axes = plt.subplots(len(attacks), 1, figsize=(0.9 * k + 1.6, 0.9 * sum(heights) + 0.5 * len(attacks)),
+                             squeeze=False, gridspec_kw={"height_ratios": heights})
+    for ax, attack in zip(axes[:, 0], attacks):
+        labels = ["original"] + list(recons[attack])
+        img = montage([originals] + [recons[attack][d] for d in recons[attack]])
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_yticks([(h + 2) * i + h / 2 for i in range(len(labels))], labels, fontsize=8)
+        ax.set_xticks([])
+        ax.set_title(f"{ATTACK_LABELS[attack]} reconstructions", fontsize=9)
+    fig.subplots_adjust(left=0.2, right=0.98, top=0.95, bottom=0.02, hspace=0.25)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(out: str | Path, results: dict, originals: np.ndarray, recons: dict, *, extra: dict | None = None) -> dict:
+    """Write results.json, rank_correlation.json, report.md and both PNGs into ``out``; returns the correlations."""
+    out = Path(out)
+    corr = rank_correlations(results["rows"])
+    cache.write_json(out / "results.json", results)
+    cache.write_json(out / "rank_correlation.json", {"difficulty_score_vs_mse": corr})
+    plot_privacy_utility(results, out / "privacy_utility.png")
+    plot_reconstructions(originals, recons, out / "reconstructions.png")
+    cache.write_text(out / "report.md", markdown(results, corr, extra=extra))
+    return corr

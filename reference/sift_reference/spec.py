@@ -1,0 +1,335 @@
+"""Experiment specifications: TOML -> validated dataclasses.
+
+Every check runs before any data is loaded or any model trained, and every error
+names the offending key as it is written in the file, e.g.
+``defences[2].sigma: must be > 0``. See ``reference/README.md`` for the keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .datasets import DATASET_NAMES, FILE_FORMATS
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+
+class SpecError(ValueError):
+    """An invalid specification; the message starts with the offending key."""
+
+
+BACKENDS = ("torch", "keras")
+ARCHITECTURES = ("cnn", "vgg16", "resnet18")
+ATTACKS = ("inverse_network", "rmle")
+
+# Per defence kind: its own keys -> (check, default). Every kind also accepts the
+# common keys below. Defaults follow ../shared/METHOD.md sections 2 and 5.
+_POS, _NONNEG, _UNIT, _UNIT_OPEN = "pos", "nonneg", "unit", "unit_open"
+DEFENCE_KEYS: dict[str, dict[str, tuple[str, Any]]] = {
+    "none": {},
+    "siftfunnel": {
+        "alpha": (_NONNEG, 5.0),
+        "beta": (_NONNEG, 2.0),
+        "gamma": (_NONNEG, 2.0),
+        "lambda_1": (_NONNEG, 0.03),
+        "epsilon": (_UNIT_OPEN, 0.25),
+        "funnel_channels": ("int_pos", 12),
+    },
+    "noise": {"sigma": (_POS, 0.8)},
+    "dropout": {"rate": (_UNIT_OPEN, 0.8)},
+    "nopeek": {"weight": (_POS, 0.5)},
+    "mid": {"weight": (_POS, 0.01)},
+    "bido": {"weight_x": (_NONNEG, 0.05), "weight_y": (_NONNEG, 0.5)},
+}
+COMMON_DEFENCE_KEYS = {"name": ("str", None), "kind": ("str", None), "lr": (_POS, None), "epochs": ("int_pos", None)}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str = "auto"
+    path: str | None = None
+    image_size: int | None = None
+    resize: str = "bilinear"
+    n_target_train: int | None = None
+    n_target_test: int = 1000
+    n_attacker_aux: int = 1000
+    n_private_eval: int = 100
+    split_seed: int = 0
+    private_classes: list[int] | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    architecture: str = "cnn"
+    width: int = 64
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    epochs: int = 2
+    batch_size: int = 128
+    lr: float = 0.002
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class DefenceSpec:
+    name: str
+    kind: str
+    params: dict[str, Any]
+    lr: float | None = None
+    epochs: int | None = None
+
+
+@dataclass(frozen=True)
+class InverseNetworkSpec:
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 0.001
+
+
+@dataclass(frozen=True)
+class RMLESpec:
+    steps: int = 200
+    lr: float = 0.05
+    tv_weight: float = 0.01
+    n_images: int | None = None
+
+
+@dataclass(frozen=True)
+class CriterionSpec:
+    max_samples: int = 500
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    name: str
+    seed: int
+    backend: str
+    dataset: DatasetSpec
+    model: ModelSpec
+    training: TrainingSpec
+    defences: list[DefenceSpec]
+    inverse_network: InverseNetworkSpec
+    rmle: RMLESpec
+    criterion: CriterionSpec = field(default_factory=CriterionSpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict in the TOML's own layout (round-trips through :func:`spec_from_dict`)."""
+        d = dataclasses.asdict(self)
+        d["defences"] = [
+            {"name": x.name, "kind": x.kind, **x.params, **({"lr": x.lr} if x.lr is not None else {}),
+             **({"epochs": x.epochs} if x.epochs is not None else {})}
+            for x in self.defences
+        ]
+        d["attacks"] = {"inverse_network": d.pop("inverse_network"), "rmle": d.pop("rmle")}
+        d["experiment"] = {"name": d.pop("name"), "seed": d.pop("seed"), "backend": d.pop("backend")}
+        return _drop_none(d)
+
+
+def _drop_none(d):
+    if isinstance(d, dict):
+        return {k: _drop_none(v) for k, v in d.items() if v is not None}
+    return d
+
+
+# ---------------------------------------------------------------- checks
+
+
+def _check(value: Any, kind: str, key: str) -> Any:
+    if kind == "str":
+        if not isinstance(value, str) or not value:
+            raise SpecError(f"{key}: must be a non-empty string; got {value!r}")
+        return value
+    if kind in ("int_pos", "int_nonneg"):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise SpecError(f"{key}: must be an integer; got {value!r}")
+        if value < (1 if kind == "int_pos" else 0):
+            raise SpecError(f"{key}: must be {'> 0' if kind == 'int_pos' else '>= 0'}; got {value}")
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise SpecError(f"{key}: must be a number; got {value!r}")
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SpecError(f"{key}: must be finite; got {value}")
+    if kind == _POS and value <= 0:
+        raise SpecError(f"{key}: must be > 0; got {value}")
+    if kind == _NONNEG and value < 0:
+        raise SpecError(f"{key}: must be >= 0; got {value}")
+    if kind == _UNIT and not 0 <= value <= 1:
+        raise SpecError(f"{key}: must be in [0, 1]; got {value}")
+    if kind == _UNIT_OPEN and not 0 <= value < 1:
+        raise SpecError(f"{key}: must be in [0, 1); got {value}")
+    return value
+
+
+def _table(raw: dict, key: str) -> dict:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise SpecError(f"{key}: must be a table ([{key}])")
+    return value
+
+
+def _fill(cls, raw: dict, prefix: str, checks: dict[str, str]):
+    """Build dataclass ``cls`` from ``raw``, rejecting unknown keys and checking each given one."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    for k in raw:
+        if k not in names:
+            raise SpecError(f"{prefix}.{k}: unknown key (allowed: {', '.join(names)})")
+    values = {}
+    for k, v in raw.items():
+        check = checks.get(k)
+        if isinstance(check, tuple):  # a choice
+            if v not in check:
+                raise SpecError(f"{prefix}.{k}: must be one of {', '.join(map(repr, check))}; got {v!r}")
+        elif check is not None:
+            v = _check(v, check, f"{prefix}.{k}")
+        values[k] = v
+    return cls(**values)
+
+
+def _defence(raw: Any, i: int) -> DefenceSpec:
+    key = f"defences[{i}]"
+    if not isinstance(raw, dict):
+        raise SpecError(f"{key}: must be a table ([[defences]])")
+    kind = raw.get("kind")
+    if kind is None:
+        raise SpecError(f"{key}.kind: missing (one of {', '.join(DEFENCE_KEYS)})")
+    if kind not in DEFENCE_KEYS:
+        raise SpecError(f"{key}.kind: must be one of {', '.join(map(repr, DEFENCE_KEYS))}; got {kind!r}")
+    own = DEFENCE_KEYS[kind]
+    allowed = {**COMMON_DEFENCE_KEYS, **own}
+    for k in raw:
+        if k not in allowed:
+            raise SpecError(f"{key}.{k}: unknown key for kind {kind!r} (allowed: {', '.join(allowed)})")
+    params = {k: _check(raw.get(k, default), check, f"{key}.{k}") for k, (check, default) in own.items()}
+    name = _check(raw.get("name", kind), "str", f"{key}.name")
+    if kind == "none" and name != "none":
+        raise SpecError(f"{key}.name: the undefended model's row is always named 'none'; got {name!r}")
+    if kind != "none" and name == "none":
+        raise SpecError(f"{key}.name: 'none' is reserved for kind = 'none'")
+    if not all(c.isalnum() or c in "-_." for c in name):
+        raise SpecError(f"{key}.name: use letters, digits, '-', '_' or '.' only (it names files); got {name!r}")
+    lr = _check(raw["lr"], _POS, f"{key}.lr") if "lr" in raw else None
+    epochs = _check(raw["epochs"], "int_pos", f"{key}.epochs") if "epochs" in raw else None
+    return DefenceSpec(name=name, kind=kind, params=params, lr=lr, epochs=epochs)
+
+
+def spec_from_dict(raw: dict) -> ExperimentSpec:
+    """Validate a parsed TOML document and build the :class:`ExperimentSpec`."""
+    if not isinstance(raw, dict):
+        raise SpecError("spec: must be a TOML document")
+    top = ("experiment", "dataset", "model", "training", "defences", "attacks", "criterion")
+    for k in raw:
+        if k not in top:
+            raise SpecError(f"{k}: unknown section (allowed: {', '.join(top)})")
+    exp = _table(raw, "experiment")
+    for k in exp:
+        if k not in ("name", "seed", "backend"):
+            raise SpecError(f"experiment.{k}: unknown key (allowed: name, seed, backend)")
+    name = _check(exp.get("name", "experiment"), "str", "experiment.name")
+    seed = _check(exp.get("seed", 0), "int_nonneg", "experiment.seed")
+    backend = exp.get("backend", "torch")
+    if backend not in BACKENDS:
+        raise SpecError(f"experiment.backend: must be one of {', '.join(map(repr, BACKENDS))}; got {backend!r}")
+
+    ds_raw = _table(raw, "dataset")
+    ds = _fill(DatasetSpec, ds_raw, "dataset", {
+        "name": DATASET_NAMES, "path": "str", "image_size": "int_pos", "resize": ("bilinear", "pad"),
+        "n_target_train": "int_pos", "n_target_test": "int_pos", "n_attacker_aux": "int_pos",
+        "n_private_eval": "int_pos", "split_seed": "int_nonneg",
+    })
+    if ds.name in FILE_FORMATS and not ds.path:
+        raise SpecError(f"dataset.path: required for dataset.name = {ds.name!r}")
+    if ds.path and ds.name in FILE_FORMATS and not os.path.exists(os.path.expanduser(ds.path)):
+        raise SpecError(f"dataset.path: {ds.path} does not exist")
+    if ds.image_size is not None and ds.image_size not in (28, 32, 64):
+        raise SpecError(f"dataset.image_size: the models take 28, 32 or 64 pixels; got {ds.image_size}")
+    if ds.private_classes is not None:
+        pc = ds.private_classes
+        if not isinstance(pc, list) or not pc:
+            raise SpecError("dataset.private_classes: must be a non-empty list of class labels")
+        for j, c in enumerate(pc):
+            _check(c, "int_nonneg", f"dataset.private_classes[{j}]")
+
+    model = _fill(ModelSpec, _table(raw, "model"), "model", {"architecture": ARCHITECTURES, "width": "int_pos"})
+    training = _fill(TrainingSpec, _table(raw, "training"), "training", {
+        "epochs": "int_pos", "batch_size": "int_pos", "lr": _POS, "device": "str",
+    })
+
+    if ds.n_target_train is not None and training.batch_size > ds.n_target_train:
+        raise SpecError(f"training.batch_size: {training.batch_size} exceeds dataset.n_target_train = {ds.n_target_train}")
+
+    defs_raw = raw.get("defences")
+    if not isinstance(defs_raw, list) or not defs_raw:
+        raise SpecError("defences: at least one [[defences]] table is required, including kind = 'none'")
+    defences = [_defence(d, i) for i, d in enumerate(defs_raw)]
+    seen: dict[str, int] = {}
+    for i, d in enumerate(defences):
+        if d.name in seen:
+            raise SpecError(f"defences[{i}].name: {d.name!r} already used by defences[{seen[d.name]}]")
+        seen[d.name] = i
+    if "none" not in seen:
+        raise SpecError("defences: must include the undefended model ([[defences]] kind = 'none'), "
+                        "the reference for accuracy_drop")
+
+    attacks = _table(raw, "attacks")
+    for k in attacks:
+        if k not in ATTACKS:
+            raise SpecError(f"attacks.{k}: unknown attack (allowed: {', '.join(ATTACKS)})")
+    for k in ATTACKS:
+        if not isinstance(attacks.get(k, {}), dict):
+            raise SpecError(f"attacks.{k}: must be a table ([attacks.{k}])")
+    inv = _fill(InverseNetworkSpec, attacks.get("inverse_network", {}), "attacks.inverse_network",
+                {"epochs": "int_pos", "batch_size": "int_pos", "lr": _POS})
+    rmle = _fill(RMLESpec, attacks.get("rmle", {}), "attacks.rmle",
+                 {"steps": "int_pos", "lr": _POS, "tv_weight": _NONNEG, "n_images": "int_pos"})
+    if rmle.n_images is not None and rmle.n_images > ds.n_private_eval:
+        raise SpecError(f"attacks.rmle.n_images: {rmle.n_images} exceeds dataset.n_private_eval = {ds.n_private_eval}")
+    crit = _fill(CriterionSpec, _table(raw, "criterion"), "criterion", {"max_samples": "int_pos"})
+    if crit.max_samples < 20:
+        raise SpecError(f"criterion.max_samples: must be >= 20 for the kNN estimators; got {crit.max_samples}")
+    if ds.n_private_eval + ds.n_target_test < 20:
+        raise SpecError("dataset.n_private_eval: the criterion needs at least 20 images from n_private_eval + "
+                        f"n_target_test; got {ds.n_private_eval + ds.n_target_test}")
+    return ExperimentSpec(name=name, seed=seed, backend=backend, dataset=ds, model=model, training=training,
+                          defences=defences, inverse_network=inv, rmle=rmle, criterion=crit)
+
+
+def load_spec(path: str | os.PathLike, *, backend: str | None = None, seed: int | None = None) -> ExperimentSpec:
+    """Read and validate a TOML spec; ``backend``/``seed`` override ``[experiment]`` (the CLI flags)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise SpecError(f"spec: file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"spec: {path} is not valid TOML: {exc}") from None
+    return override(spec_from_dict(raw), backend=backend, seed=seed)
+
+
+def override(spec: ExperimentSpec, *, backend: str | None = None, seed: int | None = None) -> ExperimentSpec:
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise SpecError(f"--backend: must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        spec = dataclasses.replace(spec, backend=backend)
+    if seed is not None:
+        spec = dataclasses.replace(spec, seed=_check(seed, "int_nonneg", "--seed"))
+    return spec
+
+
+def builtin_spec_path(name: str) -> str:
+    """Path of a spec shipped in ``sift_reference/specs`` (``demo``, ``fashion_cnn``, ``lfw_faces``)."""
+    from importlib import resources
+
+    ref = resources.files("sift_reference") / "specs" / f"{name}.toml"
+    if not ref.is_file():
+        raise SpecError(f"spec: no built-in spec named {name!r}")
+    return str(ref)

@@ -1,0 +1,132 @@
+"""Non-parametric k-nearest-neighbour estimators: Kozachenko-Leonenko entropy and KSG mutual information.
+
+Both use exact neighbour search (numba, :mod:`sift_core.mi._knn_numba`): O(n^2)
+time, O(n) memory, parallel over samples, no scipy.
+
+Ties.  The estimators assume continuous data, where distinct samples are at
+positive distance with probability one.  Real features are often not (ReLU
+zeros, quantised pixels), so ties have two documented, noise-free treatments
+instead of the usual tiny random jitter:
+
+* ``ties="exact"`` (default): the published formulas as they stand.  KSG then
+  never fails on duplicates (a zero radius gives zero marginal counts);
+  the entropy is ``-inf`` when some point has more than ``k - 1`` exact
+  duplicates (a distribution with atoms has differential entropy -inf).
+* ``ties="mixed"`` (KSG): the estimator of Gao, Kannan, Oh and Viswanath (2017)
+  for discrete-continuous mixtures -- where the k-th neighbour distance is 0,
+  the number of exact duplicates replaces k and the marginal counts take the
+  points that coincide.  Consistent when samples repeat.
+* ``ties="distinct"`` (entropy): the k-th nearest *distinct* point, so
+  duplicates are merged; finite, but biased low for data with atoms.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._backend import NUMPY
+from .._validation import as_samples, check_choice, check_int, check_same_n
+from . import _knn_numba
+from ._special import digamma, digamma_table
+
+__all__ = ["ksg", "entropy_knn", "to_numpy_samples"]
+
+
+def to_numpy_samples(x: Any, name: str, *, min_n: int) -> np.ndarray:
+    """A float64 (n, d) C-contiguous copy of ``x``; framework tensors are detached and moved to the CPU."""
+    if not isinstance(x, np.ndarray):
+        if hasattr(x, "detach"):  # torch
+            x = x.detach().cpu().numpy()
+        elif hasattr(x, "numpy") and callable(x.numpy):  # TensorFlow eager tensors, keras variables
+            x = x.numpy()
+    x = as_samples(NUMPY, x, name, min_n=min_n)
+    return np.ascontiguousarray(x, dtype=np.float64)
+
+
+def _standardise(a: np.ndarray) -> np.ndarray:
+    """Divide each column by its standard deviation (constant columns are left alone).
+
+    The max-norm mixes coordinates, so a column on a larger scale would
+    dominate every neighbourhood; MI itself is unchanged by the rescaling.
+    """
+    sd = a.std(axis=0)
+    sd[~(sd > 0)] = 1.0
+    return np.ascontiguousarray((a - a.mean(axis=0)) / sd)
+
+
+def ksg(x: Any, z: Any, *, k: int = 3, ties: str = "exact", standardize: bool = True) -> float:
+    r"""KSG estimate (nats) of the mutual information I(x; z), Kraskov, Stoegbauer and Grassberger (2004), algorithm 1.
+
+    .. math::
+        \hat I = \psi(k) + \psi(n) - \frac1n \sum_i \left[\psi(n_x(i) + 1) + \psi(n_z(i) + 1)\right]
+
+    where :math:`\varepsilon_i` is the max-norm distance from (x_i, z_i) to
+    its k-th nearest neighbour in the joint space and n_x(i) (n_z(i)) counts
+    the other samples with :math:`\|x_j - x_i\|_\infty < \varepsilon_i`.
+
+    ``x`` (n, ...) and ``z`` (n, ...) are flattened per sample; numpy arrays or
+    CPU/GPU tensors (copied to the host, no gradient).  ``standardize`` divides
+    each column by its standard deviation first.  ``ties``: ``"exact"`` or
+    ``"mixed"`` (see the module docstring).  Returns a float; it is not
+    clipped, so independent samples give values scattered around 0.
+
+    Bias: low in high dimension.  On the dense Gaussian tasks at n = 5,000
+    (k = 3) it is within 0.01 nats up to 5 + 5 dimensions but about -0.3
+    nats (-16 %) at 25 + 25 (``docs/bench_mi.md``).
+    """
+    k = check_int(k, "k", minimum=1)
+    check_choice(ties, "ties", ("exact", "mixed"))
+    x = to_numpy_samples(x, "x", min_n=k + 1)
+    z = to_numpy_samples(z, "z", min_n=k + 1)
+    check_same_n(NUMPY, x, z)
+    n = x.shape[0]
+    if standardize:
+        x, z = _standardise(x), _standardise(z)
+    eps = np.empty(n)
+    nx = np.empty(n, dtype=np.int64)
+    nz = np.empty(n, dtype=np.int64)
+    kt = np.empty(n, dtype=np.int64)
+    _knn_numba.ksg_counts(x, z, k, ties == "mixed", eps, nx, nz, kt)
+    psi = digamma_table(n + 1)
+    value = psi[n] - np.mean(psi[nx + 1] + psi[nz + 1]) + np.mean(psi[kt])
+    return float(value)
+
+
+def _log_unit_ball(d: int, chebyshev: bool) -> float:
+    if chebyshev:
+        return d * math.log(2.0)
+    return 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1.0)
+
+
+def entropy_knn(x: Any, *, k: int = 3, metric: str = "euclidean", ties: str = "exact") -> float:
+    r"""Kozachenko-Leonenko estimate (nats) of the differential entropy of ``x`` (n, ...).
+
+    .. math::
+        \hat H = \psi(n) - \psi(k) + \log V_d + \frac{d}{n} \sum_i \log r_i
+
+    with :math:`r_i` the distance from x_i to its k-th nearest other sample and
+    :math:`V_d` the volume of the unit ball of the metric (``"euclidean"``:
+    :math:`\pi^{d/2}/\Gamma(d/2+1)`; ``"chebyshev"``: :math:`2^d`)
+    (Kozachenko and Leonenko 1987; Kraskov et al. 2004, eq. 20).  Not
+    invariant to rescaling (entropy is not).  ``ties``: ``"exact"`` returns
+    ``-inf`` when some r_i is 0, ``"distinct"`` measures r_i to the k-th
+    distinct point (see the module docstring).
+    """
+    k = check_int(k, "k", minimum=1)
+    check_choice(metric, "metric", ("euclidean", "chebyshev"))
+    check_choice(ties, "ties", ("exact", "distinct"))
+    x = to_numpy_samples(x, "x", min_n=k + 1)
+    n, d = x.shape
+    # centring does not change distances and keeps the differences well conditioned
+    x = np.ascontiguousarray(x - x.mean(axis=0))
+    r = np.empty(n)
+    chebyshev = metric == "chebyshev"
+    _knn_numba.knn_radius(x, k, chebyshev, ties == "distinct", r)
+    if np.isinf(r).any():
+        raise ValueError(f"x has fewer than k + 1 = {k + 1} distinct samples; the distinct-point radius is undefined")
+    if (r == 0).any():
+        return -math.inf
+    return float(digamma(n) - digamma(k) + _log_unit_ball(d, chebyshev) + d * np.mean(np.log(r)))

@@ -1,0 +1,298 @@
+"""Framework-free MINE: an MLP critic on concat(x, z) trained in numpy (Belghazi et al. 2018).
+
+The training loop is the classic one -- minibatches of aligned pairs (joint)
+and of x against z from independently drawn rows (product of marginals), a
+bound from :mod:`sift_core.bounds` as the objective, Adam -- with the
+gradient of the bound with respect to the critic's scores written out by
+hand and backpropagated through :class:`sift_core.mi._mlp.MLP`.
+
+The estimate is never computed on training data: a held-out split (default
+20 %) is scored every ``eval_every`` steps, training stops when that score has
+not improved for ``patience`` evaluations, and the best critic's
+Donsker-Varadhan value on the held-out split is returned with its standard
+error over held-out blocks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import bounds
+from .._backend import NUMPY
+from .._validation import check_choice, check_int, check_positive, check_same_n
+from ._mlp import ACTIVATIONS, MLP, Adam
+from .knn import to_numpy_samples
+
+__all__ = ["MIEstimate", "mine"]
+
+OBJECTIVES = ("mine", "dv", "nwj", "smile")
+
+
+@dataclass(frozen=True)
+class MIEstimate:
+    """A mutual-information estimate (nats) with its spread and its training history.
+
+    ``value``: the held-out DV bound (averaged over the cross-fitting folds);
+    ``stderr``: its standard error over held-out blocks;
+    ``fold_values``: the held-out value of each fold's critic;
+    ``train_curves[k]``: fold k's minibatch objective at every step;
+    ``eval_steps[k]`` / ``eval_curves[k]``: fold k's held-out value during training;
+    ``best_steps[k]``: the step whose critic fold k kept.
+    """
+
+    value: float
+    stderr: float
+    method: str
+    fold_values: tuple = ()
+    train_curves: tuple = field(default=(), repr=False)
+    eval_steps: tuple = field(default=(), repr=False)
+    eval_curves: tuple = field(default=(), repr=False)
+    best_steps: tuple = ()
+    n_samples: int = 0
+
+    @property
+    def train_curve(self) -> np.ndarray:
+        """The first fold's training curve."""
+        return self.train_curves[0]
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+
+def _score_gradient(objective: str, tj: np.ndarray, tm: np.ndarray, log_ema, ema_rate: float, clip: float):
+    """(objective estimate, new EMA state, d(-objective)/d tj, d(-objective)/d tm)."""
+    nj, nm = tj.shape[0], tm.shape[0]
+    gj = np.full(nj, -1.0 / nj)
+    if objective == "mine":
+        value, log_ema = bounds.mine_ema(tj, tm, log_ema, rate=ema_rate)
+        # bias-corrected: E_Q[e^T grad T] / EMA  (Belghazi et al. 2018, eq. 12)
+        gm = np.exp(tm - log_ema) / nm
+    elif objective == "dv":
+        value = bounds.dv(tj, tm)
+        w = np.exp(tm - tm.max())
+        gm = w / w.sum()
+    elif objective == "nwj":
+        value = bounds.nwj(tj, tm)
+        gm = np.exp(np.minimum(tm - 1.0, 700.0)) / nm
+    else:  # smile: clipped-DV value, Jensen-Shannon gradient
+        value = bounds.smile(tj, tm, clip=clip)
+        gj = -0.5 * (1.0 - np.tanh(0.5 * tj)) / nj  # -sigmoid(-t) / n
+        gm = 0.5 * (1.0 + np.tanh(0.5 * tm)) / nm  # sigmoid(t) / m
+    return float(value), log_ema, gj, gm
+
+
+class _HeldOut:
+    """Fixed evaluation pairs on the held-out split: the aligned pairs and ``shifts`` derangements of z."""
+
+    def __init__(self, x: np.ndarray, z: np.ndarray, shifts: int, n_blocks: int):
+        n = x.shape[0]
+        self.n = n
+        steps = np.unique(np.linspace(1, n - 1, num=min(shifts, n - 1)).astype(int))
+        idx = np.arange(n)
+        self.joint = np.hstack([x, z])
+        # x_i against z_{i+s}: every x is paired with `len(steps)` different z's, none its own
+        self.marg = np.vstack([np.hstack([x, z[(idx + s) % n]]) for s in steps])
+        self.n_shift = len(steps)
+        self.blocks = np.array_split(np.arange(n), n_blocks)
+
+    def scores(self, net: MLP):
+        return net.forward(self.joint), net.forward(self.marg).reshape(self.n_shift, self.n)
+
+    def estimate(self, net: MLP) -> float:
+        tj, tm = self.scores(net)
+        return float(bounds.dv(tj, tm))
+
+    def estimate_with_blocks(self, net: MLP) -> tuple[float, np.ndarray]:
+        """The DV value on the whole split and on each block (for the standard error)."""
+        tj, tm = self.scores(net)
+        per_block = np.array([bounds.dv(tj[b], tm[:, b]) for b in self.blocks])
+        return float(bounds.dv(tj, tm)), per_block
+
+
+def _one_blas_thread():
+    """Small matrix products run fastest on one BLAS thread (threads only contend on a shared machine)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it BLAS keeps its own threading
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+@dataclass(frozen=True)
+class _Options:
+    objective: str
+    hidden: tuple
+    activation: str
+    lr: float
+    batch_size: int
+    max_steps: int
+    ema_rate: float
+    smile_clip: float
+    eval_every: int
+    patience: int
+
+
+def mine(
+    x: Any,
+    z: Any,
+    *,
+    seed=None,
+    hidden: tuple[int, ...] = (64, 64),
+    activation: str = "relu",
+    objective: str = "mine",
+    lr: float = 2e-3,
+    batch_size: int = 256,
+    max_steps: int = 4000,
+    ema_rate: float = 0.01,
+    smile_clip: float = 5.0,
+    folds: int = 2,
+    test_fraction: float = 0.2,
+    eval_every: int = 100,
+    patience: int = 8,
+    eval_shifts: int = 8,
+    n_blocks: int = 10,
+) -> MIEstimate:
+    r"""Estimate I(x; z) (nats) with a neural critic, MINE style (Belghazi et al., ICML 2018).
+
+    An MLP critic T on concat(x, z) (columns standardised) maximises the
+    ``objective`` -- ``"mine"``: the Donsker-Varadhan bound
+    :math:`E_P[T] - \log E_Q[e^T]` with the bias-corrected moving-average
+    gradient (:func:`sift_core.bounds.mine_ema`, rate ``ema_rate``); ``"dv"``:
+    the same with the naive minibatch gradient; ``"nwj"``; ``"smile"`` (clip
+    ``smile_clip``) -- by Adam on minibatches of ``batch_size`` joint pairs
+    and as many pairs of x with z from independently drawn rows.
+
+    The value always comes from data the critic was not trained on.  With
+    ``folds = K >= 2`` (cross-fitting) the samples are split into K parts and
+    K critics are trained, each on all parts but one and scored on that one,
+    so every sample serves the final estimate (the held-out DV values are
+    averaged); ``folds=1`` trains one critic and holds out ``test_fraction``.
+    The held-out DV value (joint pairs against ``eval_shifts`` derangements of
+    z) is computed every ``eval_every`` steps; a critic stops after
+    ``patience`` evaluations without improvement or at ``max_steps`` and the
+    best one is kept.  Why cross-fitting: the held-out value's own sampling
+    error, sd(log-ratio)/sqrt(n_test), is about 0.03 nats for 1,000 held-out
+    samples of the dense 5 x 5 task, as large as the critic's error.
+
+    Returns an :class:`MIEstimate`: ``.value``, ``.stderr`` (over
+    ``n_blocks`` blocks of each held-out part), the training curves.
+    Reproducible for a given ``seed``.  As a lower bound with a finite critic
+    the value sits a little below the truth (``docs/bench_mi.md``) and can be
+    slightly negative for independent data.
+    """
+    check_choice(objective, "objective", OBJECTIVES)
+    check_choice(activation, "activation", ACTIVATIONS)
+    if isinstance(hidden, int):
+        hidden = (hidden,)
+    hidden = tuple(check_int(h, "hidden", minimum=1) for h in hidden)
+    check_positive(lr, "lr")
+    check_positive(ema_rate, "ema_rate")
+    if ema_rate > 1:
+        raise ValueError(f"ema_rate must lie in (0, 1]; got {ema_rate!r}")
+    check_positive(smile_clip, "smile_clip")
+    folds = check_int(folds, "folds", minimum=1)
+    check_positive(test_fraction, "test_fraction")
+    if not test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in (0, 1); got {test_fraction!r}")
+    opts = _Options(
+        objective=objective,
+        hidden=hidden,
+        activation=activation,
+        lr=float(lr),
+        batch_size=check_int(batch_size, "batch_size", minimum=2),
+        max_steps=check_int(max_steps, "max_steps", minimum=1),
+        ema_rate=float(ema_rate),
+        smile_clip=float(smile_clip),
+        eval_every=check_int(eval_every, "eval_every", minimum=1),
+        patience=check_int(patience, "patience", minimum=1),
+    )
+    eval_shifts = check_int(eval_shifts, "eval_shifts", minimum=1)
+    n_blocks = check_int(n_blocks, "n_blocks", minimum=2)
+
+    x = to_numpy_samples(x, "x", min_n=4)
+    z = to_numpy_samples(z, "z", min_n=4)
+    check_same_n(NUMPY, x, z)
+    n = x.shape[0]
+    n_test = n // folds if folds > 1 else int(round(test_fraction * n))
+    if n_test < 2 * n_blocks or n - n_test < 2:
+        raise ValueError(
+            f"x has too few samples ({n}) for held-out parts of {n_test} samples in {n_blocks} blocks "
+            f"(folds={folds}, test_fraction={test_fraction:g}); use more samples or fewer n_blocks"
+        )
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    parts = np.array_split(perm, folds) if folds > 1 else [perm[:n_test]]
+    w = np.hstack([x, z])
+    # standardising with all samples' statistics leaks nothing about the pairing
+    sd = w.std(axis=0)
+    sd[~(sd > 0)] = 1.0
+    w = (w - w.mean(axis=0)) / sd
+    dx = x.shape[1]
+    results = []
+    with _one_blas_thread():
+        for test in parts:
+            mask = np.ones(n, dtype=bool)
+            mask[test] = False
+            held = _HeldOut(w[test, :dx], w[test, dx:], eval_shifts, n_blocks)
+            results.append(_train(w[mask, :dx], w[mask, dx:], held, rng, opts))
+    sizes = np.array([len(p) for p in parts], dtype=float)
+    values = np.array([r["value"] for r in results])
+    blocks = np.concatenate([r["blocks"] for r in results])
+    return MIEstimate(
+        value=float(np.sum(sizes * values) / sizes.sum()),
+        stderr=float(blocks.std(ddof=1) / math.sqrt(len(blocks))),
+        method=f"mine[{objective}]",
+        fold_values=tuple(float(v) for v in values),
+        train_curves=tuple(r["train_curve"] for r in results),
+        eval_steps=tuple(r["eval_steps"] for r in results),
+        eval_curves=tuple(r["eval_curve"] for r in results),
+        best_steps=tuple(r["best_step"] for r in results),
+        n_samples=n,
+    )
+
+
+def _train(xtr: np.ndarray, ztr: np.ndarray, held: _HeldOut, rng: np.random.Generator, o: _Options) -> dict:
+    """Train one critic on (xtr, ztr) with early stopping on ``held``; its held-out value and history."""
+    n_train = xtr.shape[0]
+    b = min(o.batch_size, n_train)
+    net = MLP((xtr.shape[1] + ztr.shape[1], *o.hidden, 1), activation=o.activation, rng=rng)
+    opt = Adam(net.params, lr=o.lr)
+    log_ema = None
+    train_curve = np.empty(o.max_steps)
+    eval_steps: list[int] = []
+    eval_curve: list[float] = []
+    best_value, best_params, best_step, stale = -math.inf, net.copy_params(), 0, 0
+    step = 0
+    for step in range(1, o.max_steps + 1):
+        i = rng.integers(0, n_train, size=b)
+        j = rng.integers(0, n_train, size=b)  # independent rows: z_j is a draw from the marginal of z
+        batch = np.vstack([np.hstack([xtr[i], ztr[i]]), np.hstack([xtr[i], ztr[j]])])
+        t, cache = net.forward(batch, keep=True)
+        value, log_ema, gj, gm = _score_gradient(o.objective, t[:b], t[b:], log_ema, o.ema_rate, o.smile_clip)
+        train_curve[step - 1] = value
+        opt.step(net.backward(cache, np.concatenate([gj, gm])))
+        if step % o.eval_every == 0 or step == o.max_steps:
+            held_value = held.estimate(net)
+            eval_steps.append(step)
+            eval_curve.append(held_value)
+            if held_value > best_value:
+                best_value, best_params, best_step, stale = held_value, net.copy_params(), step, 0
+            else:
+                stale += 1
+                if stale >= o.patience:
+                    break
+    net.params[:] = best_params
+    value, blocks = held.estimate_with_blocks(net)
+    return {
+        "value": value,
+        "blocks": blocks,
+        "train_curve": train_curve[:step].copy(),
+        "eval_steps": np.asarray(eval_steps),
+        "eval_curve": np.asarray(eval_curve),
+        "best_step": best_step,
+    }

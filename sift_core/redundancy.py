@@ -1,0 +1,77 @@
+"""Channel redundancy R_P of a feature map (the SiftFunnel objective's last term)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._backend import NUMPY, get_ops
+from ._validation import check_finite
+
+__all__ = ["channel_redundancy"]
+
+
+def channel_redundancy(z: Any, *, include_diagonal: bool = False, channels_last: bool = False):
+    r"""Mean squared Pearson correlation between the channels of a feature map.
+
+    For each sample, every channel's spatial mean is removed, the C x C
+    correlation matrix of the channels over the spatial positions is formed,
+    and its squared entries are averaged over the channel pairs and the batch:
+
+    .. math::
+        R_P(z) = \frac{1}{B\,|P|} \sum_b \sum_{(i,j) \in P}
+                 \left(\frac{\langle \tilde z_{bi}, \tilde z_{bj} \rangle}
+                 {\|\tilde z_{bi}\| \|\tilde z_{bj}\|}\right)^2
+
+    ``P`` holds the ordered pairs i != j by default (the clean definition: 0
+    for decorrelated channels); ``include_diagonal=True`` adds i = j as the
+    authors' code does, so the value cannot go below 1/C.  A constant channel
+    has no correlation with anything (its entries count as 0, also on the
+    diagonal).  With one channel and the diagonal excluded the value is 0.
+
+    ``z`` is (B, C, H, W) (or (B, C, L), any number of spatial axes), or
+    channels-last (B, H, W, C) with ``channels_last=True``.  Works on numpy,
+    torch, TensorFlow and JAX arrays and returns the caller's type.
+    """
+    ops = get_ops(z)
+    try:
+        z = ops.asfloat(z)
+    except TypeError as exc:
+        raise TypeError(f"z: {exc}") from None
+    shape = ops.shape(z)
+    if len(shape) < 3:
+        raise ValueError(
+            f"z must be a feature map (B, C, H, W) or (B, C, L) with at least 3 dimensions; got shape {shape}"
+        )
+    if shape[0] is not None and shape[0] < 1:
+        raise ValueError("z needs at least 1 sample")
+    check_finite(ops, z, "z")
+    like = z
+    if channels_last:
+        perm = (0, len(shape) - 1) + tuple(range(1, len(shape) - 1))
+        z = ops.transpose(z, perm)
+        shape = ops.shape(z)
+    c = shape[1]
+    spatial = 1
+    for s in shape[2:]:
+        spatial *= s
+    z = ops.to_acc(ops.reshape(z, (-1, c, spatial)))
+    z = z - ops.mean(z, axis=2, keepdims=True)
+    gram = ops.matmul(z, ops.transpose(z, (0, 2, 1)))  # (B, C, C)
+    var = ops.diag_part(gram)  # (B, C)
+    pos = var > 0
+    # 1/|z_i| where the channel varies, 0 where it is constant (no NaN)
+    inv = ops.where(pos, 1.0 / ops.sqrt(ops.where(pos, var, ops.scalar(1.0, var))), ops.scalar(0.0, var))
+    corr = gram * ops.reshape(inv, (-1, c, 1)) * ops.reshape(inv, (-1, 1, c))
+    sq = corr * corr
+    if include_diagonal:
+        total = ops.mean(sq)
+    else:
+        if c < 2:
+            total = ops.sum(sq) * 0.0
+        else:
+            total = ops.sum(ops.zero_diagonal(sq)) / (ops.num_rows(sq) * c * (c - 1))
+    if ops is NUMPY:
+        return np.float64(total)
+    return ops.cast_like(total, like)

@@ -1,0 +1,89 @@
+"""Report writing: Spearman, the results.json schema, report.md and the figures; atomic caching."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sift_reference import cache, report
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.lists(st.tuples(st.integers(-5, 5), st.floats(-10, 10, allow_nan=False)), min_size=3, max_size=25))
+def test_spearman_matches_scipy_with_ties(pairs):
+    stats = pytest.importorskip("scipy.stats")
+    a, b = np.array(pairs, dtype=float).T
+    got = report.spearman(a, b)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        assert got["rho"] is None and "constant" in got["note"]
+    else:
+        assert got["rho"] == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)
+
+
+def test_rankdata_averages_ties():
+    np.testing.assert_array_equal(report.rankdata([10, 20, 10, 30]), [1.5, 3, 1.5, 4])
+
+
+def test_spearman_undefined_cases():
+    assert report.spearman([1, 2], [3, 4])["rho"] is None
+    assert report.spearman([1, 2, float("nan"), 4], [1, 2, 3, 4])["n"] == 3
+    assert report.spearman([1, 2, 3], [3, 2, 1])["rho"] == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="a and b"):
+        report.spearman([1, 2, 3], [1, 2])
+
+
+def _row(name, acc, mse, diff):
+    attack = {"mse": mse, "psnr": 10 * np.log10(1 / mse), "ssim": 1 - 5 * mse}
+    return {"defence": name, "accuracy": acc, "edge_params": 100, "edge_flops": 2000, "feature_size": 48,
+            "attacks": {"inverse_network": dict(attack), "rmle": dict(attack)},
+            "criterion": {"difficulty_score": diff, "note": "x"}}
+
+
+def test_results_schema_and_files(tmp_path):
+    rows = [_row("none", 0.9, 0.01, 0.1), _row("siftfunnel", 0.88, 0.05, 0.7), _row("noise", 0.8, 0.03, 0.4)]
+    spec = {"experiment": {"name": "t", "seed": 0}}
+    res = report.build_results(spec, "digits", "torch", rows)
+    assert set(res) == {"spec", "dataset", "backend", "rows"}
+    r = res["rows"][1]
+    assert set(r) == {"defence", "accuracy", "accuracy_drop", "edge_params", "edge_flops", "feature_size",
+                      "attacks", "criterion"}
+    assert r["accuracy_drop"] == pytest.approx(0.02)
+    assert set(r["attacks"]) == {"inverse_network", "rmle"}
+    assert set(r["attacks"]["rmle"]) == {"mse", "psnr", "ssim"}
+    originals = np.random.default_rng(0).random((4, 1, 8, 8)).astype(np.float32)
+    recons = {a: {row["defence"]: originals * 0.5 for row in rows} for a in ("inverse_network", "rmle")}
+    corr = report.write_report(tmp_path, res, originals, recons)
+    # difficulty and MSE have the same order over the three rows
+    assert corr["inverse_network"]["rho"] == pytest.approx(1.0)
+    assert json.loads((tmp_path / "results.json").read_text()) == json.loads(cache.dumps(res))
+    md = (tmp_path / "report.md").read_text()
+    assert "| siftfunnel | 88.00 | +2.00 |" in md and "rho = +1.000" in md
+    for png in ("privacy_utility.png", "reconstructions.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cache_units_and_atomic_writes(tmp_path):
+    p = tmp_path / "u.json"
+    cache.save_unit(p, "k1", {"v": np.float32(1.5), "bad": float("nan"), "arr": np.arange(2)})
+    assert cache.load_unit(p, "k1") == {"v": 1.5, "bad": None, "arr": [0, 1]}
+    assert cache.load_unit(p, "k2") is None  # settings changed -> recompute
+    p.write_text("{ truncated")
+    assert cache.load_unit(p, "k1") is None
+    assert cache.settings_hash({"a": 1, "b": 2}) == cache.settings_hash({"b": 2, "a": 1})
+    assert cache.settings_hash({"a": 1}) != cache.settings_hash({"a": 2})
+
+    class Boom(Exception):
+        pass
+
+    def failing(fh):
+        fh.write(b"partial")
+        raise Boom
+
+    with pytest.raises(Boom):
+        cache._atomic(tmp_path / "x.json", failing)
+    assert not (tmp_path / "x.json").exists()
+    assert [f.name for f in tmp_path.iterdir()] == ["u.json"]  # no temp file left behind

@@ -1,0 +1,103 @@
+"""The runner's bookkeeping: report schema, --resume skips finished work, interruptions lose nothing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import assert_results_schema
+
+from sift_reference import runner
+from sift_reference.spec import spec_from_dict
+
+pytest.importorskip("sklearn")
+
+
+def _run(spec_dict, out, backend, *, resume=False):
+    return runner.run_experiment(spec_from_dict(spec_dict), out, resume=resume, backend=backend,
+                                 progress=False, log=None)
+
+
+def test_report_files_and_schema(tmp_path, tiny_spec_dict, linear_backend):
+    results, corr = _run(tiny_spec_dict, tmp_path, linear_backend)
+    assert_results_schema(results, ["none", "siftfunnel", "noise"])
+    assert json.loads((tmp_path / "results.json").read_text()) == results
+    for f in ("report.md", "privacy_utility.png", "reconstructions.png", "rank_correlation.json", "spec.json"):
+        assert (tmp_path / f).is_file(), f
+    assert set(corr) == {"inverse_network", "rmle"} and corr["rmle"]["n"] == 3
+    assert linear_backend.calls["train"] == 3
+    rows = {r["defence"]: r for r in results["rows"]}
+    # the 8-dimensional projection is harder to invert than the 24-dimensional one
+    assert rows["siftfunnel"]["attacks"]["inverse_network"]["mse"] > rows["none"]["attacks"]["inverse_network"]["mse"]
+    assert rows["siftfunnel"]["feature_size"] == 8
+
+
+def test_resume_skips_finished_work(tmp_path, tiny_spec_dict, linear_backend):
+    first, _ = _run(tiny_spec_dict, tmp_path, linear_backend)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.json")}
+    again = type(linear_backend)()
+    second, _ = _run(tiny_spec_dict, tmp_path, again, resume=True)
+    assert again.calls["train"] == 0 and again.calls["load"] == 0
+    assert again.calls["inverse_network"] == again.calls["rmle"] == 0
+    assert second == first
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.json")} == before
+    events = runner.read_events(tmp_path)
+    assert sum(e["event"] == "train" for e in events) == 3 and sum(e["event"] == "cached" for e in events) == 12
+
+
+def test_changed_attack_settings_recompute_only_that_attack(tmp_path, tiny_spec_dict, linear_backend):
+    _run(tiny_spec_dict, tmp_path, linear_backend)
+    tiny_spec_dict["attacks"]["rmle"]["steps"] = 4
+    again = type(linear_backend)()
+    _run(tiny_spec_dict, tmp_path, again, resume=True)
+    assert again.calls["train"] == 0 and again.calls["load"] == 3  # models loaded from disk, not retrained
+    assert again.calls["rmle"] == 3 and again.calls["inverse_network"] == 0
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path, tiny_spec_dict, linear_backend):
+    class Interrupting(type(linear_backend)):
+        def rmle(self, handle, **kw):
+            if self.calls["rmle"] == 1:  # Ctrl-C during the second defence's rMLE
+                raise KeyboardInterrupt
+            return super().rmle(handle, **kw)
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(tiny_spec_dict, tmp_path, Interrupting())
+    assert not (tmp_path / "results.json").exists()
+    done = sorted(p.relative_to(tmp_path / "cache").as_posix() for p in (tmp_path / "cache").rglob("*.json"))
+    assert done == ["none/criterion.json", "none/inverse_network.json", "none/model.json", "none/rmle.json",
+                    "siftfunnel/criterion.json", "siftfunnel/inverse_network.json", "siftfunnel/model.json"]
+    resumed = type(linear_backend)()
+    results, _ = _run(tiny_spec_dict, tmp_path, resumed, resume=True)
+    assert resumed.calls["train"] == 1  # only the defence never reached
+    assert resumed.calls["rmle"] == 2 and resumed.calls["inverse_network"] == 1
+    fresh, _ = _run(tiny_spec_dict, tmp_path / "fresh", type(linear_backend)())
+    assert results["rows"] == fresh["rows"]
+
+
+def test_without_resume_everything_is_recomputed(tmp_path, tiny_spec_dict, linear_backend):
+    _run(tiny_spec_dict, tmp_path, linear_backend)
+    again = type(linear_backend)()
+    _run(tiny_spec_dict, tmp_path, again)
+    assert again.calls["train"] == 3
+
+
+def test_refuses_a_foreign_cache_folder(tmp_path, tiny_spec_dict, linear_backend):
+    (tmp_path / "cache").mkdir()
+    with pytest.raises(ValueError, match="--out: .* did not write"):
+        _run(tiny_spec_dict, tmp_path, linear_backend)
+
+
+def test_reconstruction_scores_agree_with_skimage():
+    metrics = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 1, 28, 28))
+    b = np.clip(a + 0.1 * rng.standard_normal(a.shape), 0, 1)
+    got = runner.reconstruction_scores(a, b)
+    ssim = np.mean([metrics.structural_similarity(a[i, 0], b[i, 0], data_range=1.0, gaussian_weights=True,
+                                                  sigma=1.5, use_sample_covariance=False) for i in range(3)])
+    assert got["mse"] == pytest.approx(np.mean((a - b) ** 2))
+    assert got["psnr"] == pytest.approx(np.mean([metrics.peak_signal_noise_ratio(a[i], b[i], data_range=1.0)
+                                                 for i in range(3)]))
+    assert got["ssim"] == pytest.approx(ssim, abs=1e-6)

@@ -1,0 +1,133 @@
+"""Spec validation: every bad value fails before any work, with a message naming its key."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from sift_reference.spec import SpecError, builtin_spec_path, load_spec, override, spec_from_dict, tomllib
+
+BASE = {
+    "experiment": {"name": "t", "seed": 1},
+    "dataset": {"name": "digits", "image_size": 28, "n_target_train": 400, "n_target_test": 50, "n_attacker_aux": 50, "n_private_eval": 20},
+    "defences": [{"kind": "none"}, {"kind": "siftfunnel"}, {"kind": "noise", "sigma": 0.5}],
+}
+
+
+def _with(path: str, value, base=BASE):
+    """A copy of ``base`` with the dotted ``path`` (list indices allowed) set to ``value``."""
+    raw = copy.deepcopy(base)
+    *parents, last = path.split(".")
+    node = raw
+    for p in parents:
+        if "[" in p:
+            name, idx = p[:-1].split("[")
+            node = node[name][int(idx)]
+        else:
+            node = node.setdefault(p, {})
+    node[last] = value
+    return raw
+
+
+def test_valid_spec_gets_defaults():
+    spec = spec_from_dict(BASE)
+    assert [d.name for d in spec.defences] == ["none", "siftfunnel", "noise"]
+    assert spec.defences[1].params["alpha"] == 5.0
+    assert spec.defences[2].params == {"sigma": 0.5}
+    assert spec.backend == "torch" and spec.seed == 1
+    # to_dict round-trips through validation
+    assert spec_from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("defences[2].sigma", -1.0, "defences[2].sigma: must be > 0"),
+        ("defences[2].sigma", 0, "defences[2].sigma: must be > 0"),
+        ("defences[2].sigma", "big", "defences[2].sigma: must be a number"),
+        ("defences[1].alpha", -0.5, "defences[1].alpha: must be >= 0"),
+        ("defences[1].epsilon", 1.0, "defences[1].epsilon: must be in [0, 1)"),
+        ("defences[1].funnel_channels", 2.5, "defences[1].funnel_channels: must be an integer"),
+        ("defences[1].sigma", 0.3, "defences[1].sigma: unknown key for kind 'siftfunnel'"),
+        ("defences[2].kind", "magic", "defences[2].kind: must be one of"),
+        ("defences[1].lr", 0.0, "defences[1].lr: must be > 0"),
+        ("defences[1].name", "a b", "defences[1].name: use letters"),
+        ("defences[1].name", "none", "defences[1].name: 'none' is reserved"),
+        ("dataset.name", "imagenet", "dataset.name: must be one of"),
+        ("dataset.image_size", 30, "dataset.image_size: the models take 28, 32 or 64"),
+        ("dataset.n_target_test", 0, "dataset.n_target_test: must be > 0"),
+        ("dataset.n_target_test", True, "dataset.n_target_test: must be an integer"),
+        ("dataset.resize", "nearest", "dataset.resize: must be one of"),
+        ("dataset.colour", 1, "dataset.colour: unknown key"),
+        ("dataset.private_classes", [], "dataset.private_classes: must be a non-empty list"),
+        ("dataset.private_classes", [1, -2], "dataset.private_classes[1]: must be >= 0"),
+        ("training.epochs", 0, "training.epochs: must be > 0"),
+        ("training.lr", float("nan"), "training.lr: must be finite"),
+        ("model.architecture", "mlp", "model.architecture: must be one of"),
+        ("model.width", 0, "model.width: must be > 0"),
+        ("experiment.backend", "jax", "experiment.backend: must be one of"),
+        ("experiment.seed", -1, "experiment.seed: must be >= 0"),
+        ("experiment.seeds", [1], "experiment.seeds: unknown key"),
+        ("attacks.rmle.steps", 0, "attacks.rmle.steps: must be > 0"),
+        ("attacks.rmle.tv_weight", -1.0, "attacks.rmle.tv_weight: must be >= 0"),
+        ("attacks.rmle.n_images", 21, "attacks.rmle.n_images: 21 exceeds dataset.n_private_eval = 20"),
+        ("attacks.inverse_network.lr", -1e-3, "attacks.inverse_network.lr: must be > 0"),
+        ("attacks.mine", {}, "attacks.mine: unknown attack"),
+        ("training.batch_size", 500, "training.batch_size: 500 exceeds dataset.n_target_train = 400"),
+        ("criterion.max_samples", 19, "criterion.max_samples: must be >= 20"),
+        ("extras", {}, "extras: unknown section"),
+    ],
+)
+def test_error_names_the_key(path, value, message):
+    with pytest.raises(SpecError) as err:
+        spec_from_dict(_with(path, value))
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_missing_or_duplicate_defences():
+    raw = copy.deepcopy(BASE)
+    raw["defences"] = [{"kind": "siftfunnel"}]
+    with pytest.raises(SpecError, match=r"^defences: must include the undefended model"):
+        spec_from_dict(raw)
+    raw["defences"] = [{"kind": "none"}, {"kind": "noise"}, {"kind": "noise"}]
+    with pytest.raises(SpecError, match=r"^defences\[2\]\.name: 'noise' already used by defences\[1\]"):
+        spec_from_dict(raw)
+    raw["defences"] = [{"kind": "none"}, {"sigma": 1.0}]
+    with pytest.raises(SpecError, match=r"^defences\[1\]\.kind: missing"):
+        spec_from_dict(raw)
+    raw.pop("defences")
+    with pytest.raises(SpecError, match=r"^defences: at least one"):
+        spec_from_dict(raw)
+
+
+def test_file_formats_need_a_path(tmp_path):
+    with pytest.raises(SpecError, match=r"^dataset\.path: required"):
+        spec_from_dict(_with("dataset.name", "npz"))
+    raw = _with("dataset.name", "npz")
+    raw["dataset"]["path"] = str(tmp_path / "absent.npz")
+    with pytest.raises(SpecError, match=r"^dataset\.path: .* does not exist"):
+        spec_from_dict(raw)
+
+
+def test_load_spec_reports_toml_errors_and_overrides(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[dataset\nname = 1\n")
+    with pytest.raises(SpecError, match=r"^spec: .* is not valid TOML"):
+        load_spec(bad)
+    with pytest.raises(SpecError, match=r"^spec: file not found"):
+        load_spec(tmp_path / "absent.toml")
+    spec = load_spec(builtin_spec_path("demo"), backend="keras", seed=7)
+    assert spec.backend == "keras" and spec.seed == 7
+    with pytest.raises(SpecError, match=r"^--seed: must be >= 0"):
+        override(spec, seed=-3)
+
+
+@pytest.mark.parametrize("name", ["demo", "demo_fast", "fashion_cnn", "lfw_faces"])
+def test_builtin_specs_are_valid(name):
+    path = builtin_spec_path(name)
+    with open(path, "rb") as fh:
+        raw = tomllib.load(fh)
+    spec = spec_from_dict(raw)
+    assert spec.defences[0].kind == "none"
+    assert {"siftfunnel"} <= {d.kind for d in spec.defences}
