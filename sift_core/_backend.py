@@ -8,15 +8,16 @@ framework*: a tensor can only exist if its framework is already in
 sift_core`` free of frameworks, while a torch tensor passed in gets torch
 operations (autograd, device and all).
 
-Precision policy: framework tensors keep their dtype for the O(n^2 d) matrix
-products, and the O(n^2) reductions (centring, sums of products) run in float64
-where the device supports it, then the result is cast back.  numpy inputs are
-computed in float64 throughout and returned as numpy float64 scalars/arrays.
+Precision policy: the pairwise statistics cast their inputs to the
+accumulation dtype (``to_acc``: float64 wherever the device supports it) before
+the Gram products, because distances from ``|a|^2 + |b|^2 - 2 a.b`` lose about
+half their digits in float32; results are cast back to the input's dtype.
+numpy inputs are computed in float64 throughout and returned as numpy float64
+scalars/arrays.
 """
 
 from __future__ import annotations
 
-import math
 import sys
 from typing import Any
 
@@ -59,6 +60,10 @@ class Ops:
 
     def exp(self, x):
         return np.exp(x)
+
+    def expm1(self, x):
+        """exp(x) - 1, accurate near 0."""
+        return np.expm1(x)
 
     def log(self, x):
         return np.log(x)
@@ -120,9 +125,25 @@ class Ops:
         """Median of all entries (no gradient)."""
         return np.median(x)
 
+    def column_median(self, x):
+        """A median of each column of a (n, d) matrix, shape (1, d), no gradient.
+
+        Backends may take the lower middle value for even n (it serves as a
+        robust shift, not as a statistic).
+        """
+        return np.median(x, axis=0, keepdims=True)
+
     def num_rows(self, x):
         """Number of samples: a Python int when known statically."""
         return int(np.shape(x)[0])
+
+    def dim(self, x, axis: int):
+        """Size of ``axis``: a Python int when known statically (else a float64 scalar tensor)."""
+        return int(np.shape(x)[axis])
+
+    def flatten_from(self, x, axis: int):
+        """Merge the axes ``axis, axis+1, ...`` into one (sizes may be unknown in graph mode)."""
+        return np.reshape(x, tuple(np.shape(x)[:axis]) + (-1,))
 
     def scalar(self, value, like):
         return np.float64(value)
@@ -199,6 +220,9 @@ class TorchOps(Ops):
     def exp(self, x):
         return self.t.exp(x)
 
+    def expm1(self, x):
+        return self.t.expm1(x)
+
     def log(self, x):
         return self.t.log(x)
 
@@ -273,6 +297,15 @@ class TorchOps(Ops):
     def num_rows(self, x):
         return int(x.shape[0])
 
+    def column_median(self, x):
+        return x.detach().median(dim=0, keepdim=True).values
+
+    def dim(self, x, axis):
+        return int(x.shape[axis])
+
+    def flatten_from(self, x, axis):
+        return x.flatten(axis)
+
     def scalar(self, value, like):
         return self.t.as_tensor(value, dtype=like.dtype, device=like.device)
 
@@ -313,6 +346,8 @@ class TensorFlowOps(Ops):
         x = tf.convert_to_tensor(unwrap(x))
         if x.dtype.is_complex:
             raise TypeError("complex tensors are not supported")
+        if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype.is_bool):
+            raise TypeError(f"tensors of dtype {x.dtype.name} are not supported")
         if not x.dtype.is_floating:
             x = tf.cast(x, tf.float64)
         elif x.dtype in (tf.float16, tf.bfloat16):
@@ -338,6 +373,9 @@ class TensorFlowOps(Ops):
 
     def exp(self, x):
         return self.tf.exp(x)
+
+    def expm1(self, x):
+        return self.tf.math.expm1(x)
 
     def log(self, x):
         return self.tf.math.log(x)
@@ -402,10 +440,25 @@ class TensorFlowOps(Ops):
         return (lo + hi) / 2
 
     def num_rows(self, x):
-        n = x.shape[0]
+        return self.dim(x, 0)
+
+    def column_median(self, x):
+        tf = self.tf
+        v = tf.sort(tf.stop_gradient(x), axis=0)
+        return v[(tf.shape(v)[0] - 1) // 2][None, :]
+
+    def dim(self, x, axis):
+        n = x.shape[axis]
         if n is not None:
             return int(n)
-        return self.tf.cast(self.tf.shape(x)[0], self.tf.float64)
+        return self.tf.cast(self.tf.shape(x)[axis], self.tf.float64)
+
+    def flatten_from(self, x, axis):
+        tf = self.tf
+        known = x.shape[:axis]
+        if all(s is not None for s in known):
+            return tf.reshape(x, list(known) + [-1])
+        return tf.reshape(x, tf.concat([tf.shape(x)[:axis], [-1]], axis=0))
 
     def scalar(self, value, like):
         return self.tf.constant(value, dtype=like.dtype)
@@ -447,6 +500,8 @@ class JaxOps(Ops):
     def asfloat(self, x):
         jnp = self.np
         x = jnp.asarray(unwrap(x))
+        if jnp.issubdtype(x.dtype, jnp.complexfloating):
+            raise TypeError("complex arrays are not supported")
         if not jnp.issubdtype(x.dtype, jnp.floating):
             x = x.astype(jnp.float64 if self.jax.config.jax_enable_x64 else jnp.float32)
         return x
@@ -466,6 +521,9 @@ class JaxOps(Ops):
 
     def exp(self, x):
         return self.np.exp(x)
+
+    def expm1(self, x):
+        return self.np.expm1(x)
 
     def log(self, x):
         return self.np.log(x)
@@ -518,6 +576,9 @@ class JaxOps(Ops):
 
     def median(self, x):
         return self.np.median(self.jax.lax.stop_gradient(x))
+
+    def column_median(self, x):
+        return self.np.median(self.jax.lax.stop_gradient(x), axis=0, keepdims=True)
 
     def scalar(self, value, like):
         return self.np.asarray(value, dtype=like.dtype)

@@ -39,8 +39,12 @@ _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
-def _distance_row(gx, gz, sqx, sqz, sxi, szi, tolx, tolz, ra, rb):  # pragma: no cover - compiled
-    """One row i against the columns j > i given as 1-D slices (contiguous: LLVM vectorises it)."""
+def _distance_row(gx, gz, sqx, sqz, ux, uz, sxi, szi, uxi, uzi, tolx, tolz, ra, rb):  # pragma: no cover - compiled
+    """One row i against the columns j > i given as 1-D slices (contiguous: LLVM vectorises it).
+
+    Sums ``a_ij - u_i - u_j`` (and the same for b): ``u = 0`` gives the
+    distances themselves, :func:`distance_sums` ``shifted=True`` the norms.
+    """
     ab = 0.0
     aa = 0.0
     bb = 0.0
@@ -53,11 +57,11 @@ def _distance_row(gx, gz, sqx, sqz, sxi, szi, tolx, tolz, ra, rb):  # pragma: no
         dz2 = tz - 2.0 * gz[c]
         dx2 = dx2 if dx2 > tolx * tx else 0.0
         dz2 = dz2 if dz2 > tolz * tz else 0.0
-        dx = np.sqrt(dx2)
-        dz = np.sqrt(dz2)
+        dx = np.sqrt(dx2) - uxi - ux[c]
+        dz = np.sqrt(dz2) - uzi - uz[c]
         ab += dx * dz
-        aa += dx2
-        bb += dz2
+        aa += dx * dx
+        bb += dz * dz
         ra_i += dx
         rb_i += dz
         ra[c] += dx
@@ -66,7 +70,7 @@ def _distance_row(gx, gz, sqx, sqz, sxi, szi, tolx, tolz, ra, rb):  # pragma: no
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _accumulate(gx, gz, sqx, sqz, tolx, tolz, i0, ra, rb, acc):  # pragma: no cover - compiled
+def _accumulate(gx, gz, sqx, sqz, ux, uz, tolx, tolz, i0, ra, rb, acc):  # pragma: no cover - compiled
     """Add the pairs (i, j), i < j, of the rows ``i0 .. i0 + m`` to the sums.
 
     ``gx[r, c]`` is ``x_{i0+r} . x_{i0+c}`` (the block's columns start at row i0).
@@ -79,8 +83,8 @@ def _accumulate(gx, gz, sqx, sqz, tolx, tolz, i0, ra, rb, acc):  # pragma: no co
     for r in range(m):
         i = i0 + r
         ab, aa, bb, ra_i, rb_i = _distance_row(
-            gx[r, r + 1 :], gz[r, r + 1 :], sqx[i + 1 : end], sqz[i + 1 : end],
-            sqx[i], sqz[i], tolx, tolz, ra[i + 1 : end], rb[i + 1 : end],
+            gx[r, r + 1 :], gz[r, r + 1 :], sqx[i + 1 : end], sqz[i + 1 : end], ux[i + 1 : end], uz[i + 1 : end],
+            sqx[i], sqz[i], ux[i], uz[i], tolx, tolz, ra[i + 1 : end], rb[i + 1 : end],
         )
         ra[i] += ra_i
         rb[i] += rb_i
@@ -99,12 +103,21 @@ def _block_rows(n: int, budget_bytes: int) -> int:
     return int(max(16, min(n, rows)))
 
 
-def distance_sums(x: np.ndarray, z: np.ndarray, *, block_bytes: int = 64 * 2**20):
+def distance_sums(x: np.ndarray, z: np.ndarray, *, block_bytes: int = 64 * 2**20, shifted: bool = False):
     """Sums of the Euclidean distance matrices of ``x`` and ``z`` (rows are samples).
 
-    Returns ``(S_ab, S_aa, S_bb, r_a, r_b)`` as float64, computed in
-    O(n * block) memory: the Gram blocks of at most ``block_bytes`` together
-    (at least 16 rows each).  ``x`` and ``z`` are (n, d) and (n, q) arrays.
+    Returns ``(S_ab, S_aa, S_bb, r_a, r_b)`` as float64 (over all ordered pairs,
+    ``r`` the row sums), computed in O(n * block) memory: the Gram blocks of at
+    most ``block_bytes`` together (at least 16 rows each).
+
+    ``shifted=True`` returns the same sums of the off-diagonal matrices
+    ``a'_ij = a_ij - u_i - u_j`` (``i != j``, zero diagonal), followed by ``u``
+    and ``v``: ``u_i = |x_i - m|`` is the distance to the column-median point
+    ``m`` (:func:`sift_core.dependence.centre_columns`).  Centring removes such
+    additive terms exactly, so the statistic is unchanged, but an outlier's
+    large distances, which double centring would cancel, never enter the sums
+    (see :func:`sift_core.dependence.centred_inner` for how the V-statistic
+    adds the diagonal ``a'_ii = -2 u_i`` back).
     """
     x = np.asarray(x, dtype=np.float64)
     z = np.asarray(z, dtype=np.float64)
@@ -115,6 +128,8 @@ def distance_sums(x: np.ndarray, z: np.ndarray, *, block_bytes: int = 64 * 2**20
     z = np.ascontiguousarray(centre_columns(NUMPY, z))
     sqx = np.einsum("ij,ij->i", x, x)
     sqz = np.einsum("ij,ij->i", z, z)
+    ux = np.sqrt(sqx) if shifted else np.zeros(n)
+    uz = np.sqrt(sqz) if shifted else np.zeros(n)
     tolx = gram_zero_tolerance(x.shape[1], _EPS)
     tolz = gram_zero_tolerance(z.shape[1], _EPS)
     ra = np.zeros(n)
@@ -123,13 +138,15 @@ def distance_sums(x: np.ndarray, z: np.ndarray, *, block_bytes: int = 64 * 2**20
     block = _block_rows(n, block_bytes)
     if block >= n:
         # one block: x @ x.T lets BLAS use the symmetric rank-k update
-        _accumulate(x @ x.T, z @ z.T, sqx, sqz, tolx, tolz, 0, ra, rb, acc)
+        _accumulate(x @ x.T, z @ z.T, sqx, sqz, ux, uz, tolx, tolz, 0, ra, rb, acc)
     else:
         for i0 in range(0, n, block):
             i1 = min(n, i0 + block)
             gx = x[i0:i1] @ x[i0:].T
             gz = z[i0:i1] @ z[i0:].T
-            _accumulate(gx, gz, sqx, sqz, tolx, tolz, i0, ra, rb, acc)
+            _accumulate(gx, gz, sqx, sqz, ux, uz, tolx, tolz, i0, ra, rb, acc)
+    if shifted:
+        return acc[0], acc[1], acc[2], ra, rb, ux, uz
     return acc[0], acc[1], acc[2], ra, rb
 
 
@@ -219,13 +236,15 @@ def _median_from_sq(d2: np.ndarray) -> np.float64:
     return bandwidth_from_distances(np.sqrt(d2))
 
 
-def gaussian_kernel_sums(x: np.ndarray, z: np.ndarray, bandwidth, *, unbiased: bool):
-    """``(S_kl, S_kk, S_ll, r_k, r_l)`` of the Gaussian kernel matrices of ``x`` and ``z``.
+def gaussian_kernel_sums(x: np.ndarray, z: np.ndarray, bandwidth):
+    """``(S_kl, S_kk, S_ll, r_k, r_l)`` of the shifted Gaussian kernel matrices ``K - 1`` of ``x`` and ``z``.
 
-    ``K_ij = exp(-|x_i - x_j|^2 / (2 sigma^2))`` with ``sigma`` the number
-    ``bandwidth`` or, for "median", each variable's median pairwise distance
-    (:func:`sift_core.dependence.bandwidth_from_distances`).  The diagonal
-    (``K_ii = 1``) counts unless ``unbiased`` (then it is zero).
+    ``K_ij - 1 = expm1(-|x_i - x_j|^2 / (2 sigma^2))`` with ``sigma`` the
+    number ``bandwidth`` or, for "median", each variable's median pairwise
+    distance (:func:`sift_core.dependence.bandwidth_from_distances`).  The
+    diagonal of ``K - 1`` is 0, so the sums serve the biased and the unbiased
+    HSIC alike (centring removes the constant: see
+    :func:`sift_core.dependence.hsic`).
     """
     n = x.shape[0]
     flats = []
@@ -233,14 +252,9 @@ def gaussian_kernel_sums(x: np.ndarray, z: np.ndarray, bandwidth, *, unbiased: b
         d2 = upper_sq_distances(v)
         sigma = _median_from_sq(d2) if isinstance(bandwidth, str) else float(bandwidth)
         d2 *= -1.0 / (2.0 * sigma * sigma)
-        flats.append(np.exp(d2, out=d2))
+        flats.append(np.expm1(d2, out=d2))
     rk = np.zeros(n)
     rl = np.zeros(n)
     acc = np.zeros(3)
     _upper_sums(flats[0], flats[1], rk, rl, acc)
-    if not unbiased:
-        # the diagonal: K_ii = L_ii = 1
-        rk += 1.0
-        rl += 1.0
-        acc += n
     return acc[0], acc[1], acc[2], rk, rl

@@ -10,29 +10,27 @@ from ._backend import Ops
 def as_samples(ops: Ops, x: Any, name: str, *, min_n: int = 1, ndim_min: int = 1) -> Any:
     """Convert ``x`` to a float (n, d) matrix: rows are samples, the rest is flattened.
 
-    A 1-D input of length n is n samples of one dimension.
+    A 1-D input of length n is n samples of one dimension.  Integer and boolean
+    input is cast to float (float64 for numpy: large values never overflow).
     """
     try:
         x = ops.asfloat(x)
     except TypeError as exc:
         raise TypeError(f"{name}: {exc}") from None
+    except ValueError as exc:  # e.g. ragged nested lists
+        raise ValueError(f"{name}: {exc}") from None
     shape = ops.shape(x)
-    if len(shape) < ndim_min or len(shape) == 0:
-        raise ValueError(f"{name} must have at least {max(ndim_min, 1)} dimension(s) (samples first); got shape {shape}")
+    need = max(ndim_min, 1)
+    if len(shape) < need:
+        raise ValueError(f"{name} must have at least {need} dimension(s) (samples first); got shape {shape}")
     n = shape[0]
     if n is not None and n < min_n:
         raise ValueError(f"{name} needs at least {min_n} samples for this statistic; got {n}")
     if len(shape) == 1:
         x = ops.reshape(x, (-1, 1))
     elif len(shape) > 2:
-        d = 1
-        for s in shape[1:]:
-            if s is None:
-                d = -1
-                break
-            d *= s
-        x = ops.reshape(x, (-1, d))
-    if ops.shape(x)[1] == 0:
+        x = ops.flatten_from(x, 1)
+    if any(s == 0 for s in shape[1:]):
         raise ValueError(f"{name} has no features per sample; got shape {shape}")
     check_finite(ops, x, name)
     return x

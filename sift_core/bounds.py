@@ -169,9 +169,13 @@ def mine_ema(t_joint: Any, t_marginal: Any = None, log_ema: Any = None, *, rate:
     if log_ema is None or rate == 1:
         new = lme_d
     else:
-        prev = _as_scores(ops, log_ema, "log_ema")
-        if ops is not NUMPY:
-            prev = ops.cast_like(ops.reshape(prev, ()), lme_d)
+        if isinstance(log_ema, (int, float, np.number, np.ndarray)):
+            # a host number: build it in the scores' dtype (no float32 rounding on the way)
+            if np.size(log_ema) != 1 or not np.isfinite(log_ema).all():
+                raise ValueError(f"log_ema must be a finite scalar; got {log_ema!r}")
+            prev = ops.scalar(float(np.reshape(log_ema, ())), lme_d)
+        else:
+            prev = ops.cast_like(ops.reshape(_as_scores(ops, log_ema, "log_ema"), ()), lme_d)
         new = _logaddexp(ops, math.log1p(-rate) + ops.stop_gradient(prev), math.log(rate) + lme_d)
     weight = ops.exp(lme_d - new)
     surrogate = mean_j - weight * lme

@@ -35,7 +35,7 @@ The estimation pipeline (and why):
    psi(n) - psi(k) nats; the linear bound covers strongly (linearly) dependent
    z, where KSG would understate I badly.  Residual variances are floored at
    1e-12 of the whitened unit, which caps I at about 13.8 nats per component.
-   ``"auto"`` uses KSG up to n = 20,000 (exact, low variance, seconds) and
+   ``"auto"`` uses KSG up to n = 10,000 (exact, low variance, seconds) and
    MINE above (KSG is O(n^2)).
 5. **Floor.**  For any reconstruction of the p = ``x_components``-dim u,
    ``E|u - u_hat|^2 / p >= exp(2 H(u|z) / p) / (2 pi e)`` (the estimation
@@ -99,7 +99,7 @@ DEFAULT_WEIGHTS = {"floor": 0.5, "dependence": 0.25, "volume": 0.25}
 #: fewer samples make every estimate here meaningless
 MIN_SAMPLES = 20
 #: ``mi_estimator="auto"`` switches from KSG to MINE above this many samples
-KSG_MAX_N = 20_000
+KSG_MAX_N = 10_000
 _TWO_PI_E = 2.0 * math.pi * math.e
 #: residual variances (whitened units) are floored here: caps I at ~13.8 nats per component
 _RESIDUAL_FLOOR = 1e-12

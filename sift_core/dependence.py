@@ -6,7 +6,10 @@ Bakirov 2007), kernel matrices ``K_ij = k(x_i, x_j)`` for HSIC (Gretton et al.
 2005).  :func:`centred_inner` evaluates that inner product from five sums of the
 two matrices, which lets the numpy path stream over blocks (O(n * block)
 memory, :mod:`sift_core._dcov_numba`; O(n log n) for one-dimensional samples,
-:mod:`sift_core._dcov_1d`) and every framework path stay differentiable.
+:mod:`sift_core._dcov_1d`).  Where the matrices are formed anyway (framework
+tensors, small numpy input) they are centred explicitly
+(:func:`centre_matrix`), which avoids the cancellation between the sums when
+an outlier dominates them; both forms are exact and tested against each other.
 
 Why Euclidean and not squared distances: with ``a_ij = |x_i - x_j|^2`` the
 double-centred matrix equals ``-2 X_c X_c^T`` and the statistic collapses to
@@ -65,6 +68,31 @@ def centred_inner(ops: Ops, s_ab, r_a, r_b, n, *, unbiased: bool):
     return s_ab / n**2 - 2.0 * rr / n**3 + ta * tb / n**4
 
 
+def centre_matrix(ops: Ops, a, *, unbiased: bool):
+    """Double centring ``H a H`` (V) or U-centring (U, zero diagonal) of a symmetric matrix.
+
+    U-centring (Szekely and Rizzo 2014) of ``a`` with zero diagonal::
+
+        A_ij = a_ij - r_i/(n-2) - r_j/(n-2) + t/((n-1)(n-2)),  A_ii = 0
+
+    and ``<A, B> / (n (n-3))`` (:func:`centred_product`) equals the U form of
+    :func:`centred_inner`.
+    """
+    n = ops.num_rows(a)
+    if unbiased:
+        r = ops.sum(a, axis=1, keepdims=True) / (n - 2)
+        c = a - r - ops.transpose(r) + ops.sum(a) / ((n - 1) * (n - 2))
+        return ops.zero_diagonal(c)
+    r = ops.mean(a, axis=1, keepdims=True)
+    return a - r - ops.transpose(r) + ops.mean(a)
+
+
+def centred_product(ops: Ops, a_c, b_c, n, *, unbiased: bool):
+    """``<A, B> / n^2`` (V) or ``<A, B> / (n (n-3))`` (U) of centred matrices."""
+    s = ops.sum(a_c * b_c)
+    return s / (n * (n - 3)) if unbiased else s / n**2
+
+
 def gram_zero_tolerance(d: Any, eps: float) -> float:
     """Relative size below which ``|x_i|^2 + |x_j|^2 - 2 x_i.x_j`` is rounding noise.
 
@@ -84,15 +112,20 @@ def _acc_eps(x) -> float:
     return float(np.finfo(np.float64).eps) if "64" in str(x.dtype) else float(np.finfo(np.float32).eps)
 
 
-def centre_columns(ops: Ops, x):
-    """Subtract the first row, then the column means (translation leaves every statistic unchanged).
+#: rows whose column medians give the shift of :func:`centre_columns` (odd: a middle value exists)
+_SHIFT_ROWS = 255
 
-    Shifting by a sample first makes a constant column exactly zero, so a
-    constant variable has distances (and correlations) of exactly 0, and it
-    brings data far from the origin near it before the Gram products.
+
+def centre_columns(ops: Ops, x):
+    """Shift the columns by their medians over the first 255 rows (no gradient through the shift).
+
+    Distances from the Gram identity lose ``eps |x|^2 / |x_i - x_j|^2`` of
+    their relative accuracy, so the bulk of the samples should sit at the
+    origin: a median is not dragged away by an outlier as the mean is.  A
+    constant column becomes exactly zero (its distances exactly 0).  Every
+    statistic here is translation invariant, so the shift changes nothing else.
     """
-    x = x - x[:1]
-    return x - ops.mean(x, axis=0, keepdims=True)
+    return x - ops.column_median(x[:_SHIFT_ROWS])
 
 
 def pairwise_distances(ops: Ops, x, *, squared: bool = False):
@@ -121,52 +154,49 @@ def _safe_sqrt(ops: Ops, v):
     return ops.where(pos, ops.sqrt(ops.where(pos, v, ops.scalar(1.0, v))), ops.scalar(0.0, v))
 
 
-def _sums(ops: Ops, a, b):
-    return ops.sum(a * b), ops.sum(a, axis=1), ops.sum(b, axis=1)
-
-
 def _distance_inners(ops: Ops, x, z, *, unbiased: bool, need: str):
     """Centred inner products (xz, xx, zz) of the distance matrices.
 
-    ``need`` is "xz", "xx" or "all".  numpy input goes through the fast paths.
+    ``need`` is "xz", "xx" or "all" (``z`` None for "xx").  Large numpy input
+    goes through the numba paths.
     """
     n = ops.num_rows(x)
-    if ops is NUMPY:
-        return _numpy_distance_inners(x, z, n, unbiased=unbiased)
-    a = pairwise_distances(ops, x)
-    b = a if z is None else pairwise_distances(ops, z)
+    if ops is NUMPY and n >= min(BLOCKED_MIN_N, FAST_1D_MIN_N):
+        sums = _numpy_distance_sums(x, x if z is None else z, n)
+        if sums is not None:
+            return _inners_from_sums(sums, n, unbiased=unbiased)
+    a_c = centre_matrix(ops, pairwise_distances(ops, x), unbiased=unbiased)
+    b_c = a_c if z is None else centre_matrix(ops, pairwise_distances(ops, z), unbiased=unbiased)
     out = {}
     if need in ("xz", "all"):
-        s, ra, rb = _sums(ops, a, b)
-        out["xz"] = centred_inner(ops, s, ra, rb, n, unbiased=unbiased)
+        out["xz"] = centred_product(ops, a_c, b_c, n, unbiased=unbiased)
     if need in ("xx", "all"):
-        s, ra, _ = _sums(ops, a, a)
-        out["xx"] = centred_inner(ops, s, ra, ra, n, unbiased=unbiased)
+        out["xx"] = centred_product(ops, a_c, a_c, n, unbiased=unbiased)
     if need == "all":
-        s, rb, _ = _sums(ops, b, b)
-        out["zz"] = centred_inner(ops, s, rb, rb, n, unbiased=unbiased)
+        out["zz"] = centred_product(ops, b_c, b_c, n, unbiased=unbiased)
     return out
 
 
-def distance_sums_dense(x: np.ndarray, z: np.ndarray):
-    """``(S_ab, S_aa, S_bb, r_a, r_b)`` from the full distance matrices (small n)."""
-    a = pairwise_distances(NUMPY, x)
-    b = pairwise_distances(NUMPY, z)
-    return np.sum(a * b), np.sum(a * a), np.sum(b * b), a.sum(axis=1), b.sum(axis=1)
-
-
-def _numpy_distance_inners(x, z, n, *, unbiased: bool):
-    z = x if z is None else z
+def _numpy_distance_sums(x, z, n):
+    """``(S_ab, S_aa, S_bb, r_a, r_b)`` from a numba path, or None where the dense path is used."""
     if x.shape[1] == 1 and z.shape[1] == 1 and n >= FAST_1D_MIN_N:
         from ._dcov_1d import distance_sums_1d
 
-        s_ab, s_aa, s_bb, ra, rb = distance_sums_1d(x[:, 0], z[:, 0])
-    elif n >= BLOCKED_MIN_N:
+        return distance_sums_1d(x[:, 0], z[:, 0], shifted=True)
+    if n >= BLOCKED_MIN_N:
         from ._dcov_numba import distance_sums
 
-        s_ab, s_aa, s_bb, ra, rb = distance_sums(x, z)
-    else:
-        s_ab, s_aa, s_bb, ra, rb = distance_sums_dense(x, z)
+        return distance_sums(x, z, shifted=True)
+    return None
+
+
+def _inners_from_sums(sums, n, *, unbiased: bool):
+    s_ab, s_aa, s_bb, ra, rb = sums[:5]
+    if len(sums) == 7 and not unbiased:
+        # shifted sums (distance_sums): the V-statistic counts the diagonal a'_ii = -2 u_i
+        u, v = sums[5:]
+        s_ab, s_aa, s_bb = s_ab + 4.0 * (u @ v), s_aa + 4.0 * (u @ u), s_bb + 4.0 * (v @ v)
+        ra, rb = ra - 2.0 * u, rb - 2.0 * v
     return {
         "xz": centred_inner(NUMPY, s_ab, ra, rb, n, unbiased=unbiased),
         "xx": centred_inner(NUMPY, s_aa, ra, ra, n, unbiased=unbiased),
@@ -322,13 +352,21 @@ def _offdiag_median(ops: Ops, dist, n):
     return jnp.median(dist[iu])
 
 
-def _kernel_matrix(ops: Ops, x, kernel: str, bandwidth):
+def _kernel_matrix(ops: Ops, x, kernel: str, bandwidth, *, zero_diagonal: bool):
+    """The kernel matrix, Gaussian as ``K - 1 = expm1(-d^2 / (2 sigma^2))``.
+
+    Centring (double or U) removes a constant matrix, so K - 1 gives the same
+    HSIC; it is exactly 0 for a constant variable (not rounding noise that
+    normalisation would blow up) and keeps the digits that K ~ 1 loses.
+    """
     if kernel == "linear":
         x = centre_columns(ops, ops.to_acc(x))
-        return ops.matmul(x, ops.transpose(x))
-    d2 = pairwise_distances(ops, x, squared=True)
-    sigma = _median_bandwidth(ops, d2) if bandwidth == "median" else ops.scalar(float(bandwidth), d2)
-    return ops.exp(-d2 / (2.0 * sigma * sigma))
+        k = ops.matmul(x, ops.transpose(x))
+    else:
+        d2 = pairwise_distances(ops, x, squared=True)
+        sigma = _median_bandwidth(ops, d2) if bandwidth == "median" else ops.scalar(float(bandwidth), d2)
+        k = ops.expm1(-d2 / (2.0 * sigma * sigma))
+    return ops.zero_diagonal(k) if zero_diagonal else k
 
 
 def _check_bandwidth(bandwidth: Any) -> None:
@@ -383,19 +421,20 @@ def hsic(
     if ops is NUMPY and kernel == "gaussian" and n >= BLOCKED_MIN_N:
         from ._dcov_numba import gaussian_kernel_sums
 
-        s, s_kk, s_ll, rk, rl = gaussian_kernel_sums(x, z, bandwidth, unbiased=unbiased)
-    else:
-        k = _kernel_matrix(ops, x, kernel, bandwidth)
-        l_ = _kernel_matrix(ops, z, kernel, bandwidth)
-        if unbiased:
-            k = ops.zero_diagonal(k)
-            l_ = ops.zero_diagonal(l_)
-        s, rk, rl = _sums(ops, k, l_)
-        s_kk = ops.sum(k * k) if normalized else None
-        s_ll = ops.sum(l_ * l_) if normalized else None
-    v = centred_inner(ops, s, rk, rl, n, unbiased=unbiased)
+        s, s_kk, s_ll, rk, rl = gaussian_kernel_sums(x, z, bandwidth)
+        v = centred_inner(NUMPY, s, rk, rl, n, unbiased=unbiased)
+        if normalized:
+            vk = centred_inner(NUMPY, s_kk, rk, rk, n, unbiased=unbiased)
+            vl = centred_inner(NUMPY, s_ll, rl, rl, n, unbiased=unbiased)
+            v = _ratio(NUMPY, v, vk, vl)
+        return _finish(ops, v, x)
+    k_c, l_c = (
+        centre_matrix(ops, _kernel_matrix(ops, u, kernel, bandwidth, zero_diagonal=unbiased), unbiased=unbiased)
+        for u in (x, z)
+    )
+    v = centred_product(ops, k_c, l_c, n, unbiased=unbiased)
     if normalized:
-        vk = centred_inner(ops, s_kk, rk, rk, n, unbiased=unbiased)
-        vl = centred_inner(ops, s_ll, rl, rl, n, unbiased=unbiased)
+        vk = centred_product(ops, k_c, k_c, n, unbiased=unbiased)
+        vl = centred_product(ops, l_c, l_c, n, unbiased=unbiased)
         v = _ratio(ops, v, vk, vl)
     return _finish(ops, v, x)

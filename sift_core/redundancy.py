@@ -26,52 +26,61 @@ def channel_redundancy(z: Any, *, include_diagonal: bool = False, channels_last:
 
     ``P`` holds the ordered pairs i != j by default (the clean definition: 0
     for decorrelated channels); ``include_diagonal=True`` adds i = j as the
-    authors' code does, so the value cannot go below 1/C.  A constant channel
-    has no correlation with anything (its entries count as 0, also on the
-    diagonal).  With one channel and the diagonal excluded the value is 0.
+    authors' code does (SiftFunnel, arXiv 2501.00824), so the value cannot go
+    below 1/C for non-constant channels: ``R_diag = ((C-1) R + f) / C`` with
+    ``f`` the fraction of non-constant channels.  A constant channel has no
+    correlation with anything (its entries count as 0, also on the diagonal),
+    so constant maps give 0, not NaN.  With one channel and the diagonal
+    excluded the value is 0.
 
     ``z`` is (B, C, H, W) (or (B, C, L), any number of spatial axes), or
     channels-last (B, H, W, C) with ``channels_last=True``.  Works on numpy,
-    torch, TensorFlow and JAX arrays and returns the caller's type.
+    torch, TensorFlow (also in graph mode with unknown sizes) and JAX arrays
+    and returns the caller's type: numpy float64, or a differentiable scalar
+    of the input's dtype.
     """
+    for flag, name in ((include_diagonal, "include_diagonal"), (channels_last, "channels_last")):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False; got {flag!r}")
     ops = get_ops(z)
     try:
         z = ops.asfloat(z)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise TypeError(f"z: {exc}") from None
     shape = ops.shape(z)
     if len(shape) < 3:
         raise ValueError(
             f"z must be a feature map (B, C, H, W) or (B, C, L) with at least 3 dimensions; got shape {shape}"
         )
-    if shape[0] is not None and shape[0] < 1:
-        raise ValueError("z needs at least 1 sample")
+    if any(s == 0 for s in shape):
+        raise ValueError(f"z must not have an empty axis; got shape {shape}")
     check_finite(ops, z, "z")
     like = z
     if channels_last:
         perm = (0, len(shape) - 1) + tuple(range(1, len(shape) - 1))
         z = ops.transpose(z, perm)
-        shape = ops.shape(z)
-    c = shape[1]
-    spatial = 1
-    for s in shape[2:]:
-        spatial *= s
-    z = ops.to_acc(ops.reshape(z, (-1, c, spatial)))
+    c = ops.dim(z, 1)
+    z = ops.to_acc(ops.flatten_from(z, 2))  # (B, C, S)
+    # shift by the first position before taking the mean: a constant channel
+    # becomes exactly 0 (no rounding residue that would correlate at +-1)
+    z = z - z[:, :, :1]
     z = z - ops.mean(z, axis=2, keepdims=True)
     gram = ops.matmul(z, ops.transpose(z, (0, 2, 1)))  # (B, C, C)
     var = ops.diag_part(gram)  # (B, C)
     pos = var > 0
-    # 1/|z_i| where the channel varies, 0 where it is constant (no NaN)
+    # 1/|z_i| where the channel varies, 0 where it is constant (no NaN, no inf gradient)
     inv = ops.where(pos, 1.0 / ops.sqrt(ops.where(pos, var, ops.scalar(1.0, var))), ops.scalar(0.0, var))
-    corr = gram * ops.reshape(inv, (-1, c, 1)) * ops.reshape(inv, (-1, 1, c))
+    corr = gram * inv[:, :, None] * inv[:, None, :]
     sq = corr * corr
     if include_diagonal:
         total = ops.mean(sq)
+    elif isinstance(c, int) and c < 2:
+        total = ops.sum(sq) * 0.0
     else:
-        if c < 2:
-            total = ops.sum(sq) * 0.0
-        else:
-            total = ops.sum(ops.zero_diagonal(sq)) / (ops.num_rows(sq) * c * (c - 1))
+        # mean over the B C^2 entries, rescaled to the B C (C-1) off-diagonal ones
+        # (c is a tensor only in graph mode with an unknown channel count)
+        off = c - 1.0 if isinstance(c, int) else ops.maximum(c - 1.0, 1.0)
+        total = ops.mean(ops.zero_diagonal(sq)) * (c / off)
     if ops is NUMPY:
         return np.float64(total)
     return ops.cast_like(total, like)

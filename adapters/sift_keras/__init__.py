@@ -11,6 +11,7 @@ export of the edge.  The TensorFlow backend is selected unless
 from __future__ import annotations
 
 from . import _keras  # noqa: F401  (fixes the backend before anything imports keras)
+from .attacks import AttackResult, InverseNetworkAttack, RMLEAttack, build_decoder, save_reconstruction_grid
 from .attention import CBAM, AttentionGate, SqueezeExcitation, TripletAttention
 from .data import ShuffledArrays
 from .defences import (
@@ -25,6 +26,7 @@ from .defences import (
     SiftFunnelDefence,
     make_defence,
 )
+from .export import export_tflite, tflite_features
 from .losses import SiftFunnelLoss
 from .models import (
     EdgeReport,

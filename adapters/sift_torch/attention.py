@@ -48,7 +48,7 @@ class AttentionGate(nn.Module):
     def __init__(self, kernel_size: int = 7):
         super().__init__()
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=False)
-        self.bn = nn.BatchNorm2d(1, eps=1e-5, momentum=0.01)
+        self.bn = nn.BatchNorm2d(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = torch.cat((x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)), dim=1)

@@ -1,4 +1,4 @@
-"""The ``siftfunnel`` command: ``run SPEC``, ``demo``, ``assess FEATURES.npz``."""
+"""The ``siftfunnel`` command: ``run SPEC``, ``demo``, ``assess FEATURES.npz``, ``summarize RUN...``."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")
     d.add_argument("--seed", type=int, help="override experiment.seed")
     d.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
+
+    s = sub.add_parser("summarize", help="mean +- sd table over several run directories (e.g. seeds)")
+    s.add_argument("runs", nargs="+", help="output directories of `siftfunnel run` (each with results.json)")
 
     a = sub.add_parser("assess", help="the sift_core criterion on dumped features: an .npz with arrays x and z")
     a.add_argument("features", help=".npz file holding x (inputs, n x ...) and z (features, n x ...)")
@@ -114,6 +117,22 @@ def _assess(args) -> int:
     return 0
 
 
+def _summarize(args) -> int:
+    from .report import summarize
+
+    docs = []
+    for d in args.runs:
+        path = Path(d) / "results.json"
+        if not path.is_file():
+            raise SpecError(f"runs: no results.json in {d}")
+        docs.append(json.loads(path.read_text()))
+    datasets = sorted({doc["dataset"] for doc in docs})
+    print(f"{len(docs)} run(s); dataset: {'; '.join(datasets)}; seeds: "
+          + ", ".join(str(doc["spec"]["experiment"]["seed"]) for doc in docs))
+    print(summarize(docs))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -121,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(_resolve_spec_path(args.spec), args, announce_dataset=False)
         if args.command == "demo":
             return _run(builtin_spec_path("demo_fast" if args.fast else "demo"), args, announce_dataset=True)
+        if args.command == "summarize":
+            return _summarize(args)
         return _assess(args)
     except (SpecError, FileNotFoundError, ValueError, ImportError) as exc:
         print(f"siftfunnel: error: {exc}", file=sys.stderr)

@@ -125,7 +125,8 @@ def load_lfw_faces():
         raise ImportError("dataset.name = 'lfw_faces' needs scikit-image (pip install scikit-image)") from exc
     x = np.asarray(lfw_subset(), dtype=np.float32)[:, None]
     y = np.concatenate([np.ones(100, np.int64), np.zeros(len(x) - 100, np.int64)])
-    return {"train": (np.clip(x, 0.0, 1.0), y)}, "LFW subset shipped with scikit-image (100 faces + 100 non-faces, 25x25)"
+    desc = "LFW subset shipped with scikit-image (100 faces + 100 non-faces, 25x25)"
+    return {"train": (np.clip(x, 0.0, 1.0), y)}, desc
 
 
 def resolve_auto(path=None) -> str:

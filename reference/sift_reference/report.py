@@ -127,7 +127,8 @@ def markdown(results: dict, corr: dict, *, extra: dict | None = None) -> str:
         lines.append(
             f"| {r['defence']} | {100 * r['accuracy']:.2f} | {100 * r['accuracy_drop']:+.2f} | {r['edge_params']:,} "
             f"| {r['edge_flops']:,} | {r['feature_size']:,} | {inv['mse']:.4f} | {inv['psnr']:.2f} | {inv['ssim']:.3f} "
-            f"| {rm['mse']:.4f} | {rm['psnr']:.2f} | {rm['ssim']:.3f} | {_fmt(r['criterion'].get('difficulty_score'), '.3f')} |"
+            f"| {rm['mse']:.4f} | {rm['psnr']:.2f} | {rm['ssim']:.3f} "
+            f"| {_fmt(r['criterion'].get('difficulty_score'), '.3f')} |"
         )
     lines += ["", "## Does the criterion rank the defences like the attacks do?", "",
               "Spearman rank correlation between the criterion's `difficulty_score` and each attack's MSE "
@@ -156,7 +157,8 @@ def plot_privacy_utility(results: dict, path: str | Path) -> None:
     plt = _mpl()
     rows = results["rows"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, metric, better in ((axes[0], "ssim", "lower SSIM = more private"), (axes[1], "mse", "higher MSE = more private")):
+    panels = ((axes[0], "ssim", "lower SSIM = more private"), (axes[1], "mse", "higher MSE = more private"))
+    for ax, metric, better in panels:
         for attack, marker in (("inverse_network", "o"), ("rmle", "s")):
             xs = [r["attacks"][attack][metric] for r in rows]
             ys = [100 * r["accuracy"] for r in rows]
@@ -213,7 +215,8 @@ def plot_reconstructions(originals: np.ndarray, recons: dict[str, dict[str, np.n
     plt.close(fig)
 
 
-def write_report(out: str | Path, results: dict, originals: np.ndarray, recons: dict, *, extra: dict | None = None) -> dict:
+def write_report(out: str | Path, results: dict, originals: np.ndarray, recons: dict, *,
+                 extra: dict | None = None) -> dict:
     """Write results.json, rank_correlation.json, report.md and both PNGs into ``out``; returns the correlations."""
     out = Path(out)
     corr = rank_correlations(results["rows"])
@@ -223,3 +226,36 @@ def write_report(out: str | Path, results: dict, originals: np.ndarray, recons: 
     plot_reconstructions(originals, recons, out / "reconstructions.png")
     cache.write_text(out / "report.md", markdown(results, corr, extra=extra))
     return corr
+
+
+def summarize(results: list[dict]) -> str:
+    """A markdown table of several runs of one spec (e.g. seeds): mean +- sample sd per defence.
+
+    Rows follow the first run's order; a defence missing from some run is averaged over the runs
+    that have it (the n column says how many).
+    """
+    if not results:
+        raise ValueError("results: need at least one results.json")
+    names = [r["defence"] for r in results[0]["rows"]]
+    cols = [("accuracy %", lambda r: 100 * r["accuracy"]), ("drop (pts)", lambda r: 100 * r["accuracy_drop"])]
+    for a in ATTACK_LABELS:
+        short = "InvNet" if a == "inverse_network" else "rMLE"
+        cols += [(f"{short} MSE", lambda r, a=a: r["attacks"][a]["mse"]),
+                 (f"{short} SSIM", lambda r, a=a: r["attacks"][a]["ssim"])]
+    cols.append(("difficulty", lambda r: _num(r["criterion"].get("difficulty_score"))))
+    lines = ["| defence | n | " + " | ".join(c for c, _ in cols) + " |", "|" + "---|" * (len(cols) + 2)]
+    for name in names:
+        rows = [row for res in results for row in res["rows"] if row["defence"] == name]
+        cells = []
+        for label, get in cols:
+            v = np.array([get(r) for r in rows], dtype=np.float64)
+            v = v[np.isfinite(v)]
+            digits = 2 if "%" in label or "pts" in label else (4 if "MSE" in label else 3)
+            if len(v) == 0:
+                cells.append("n/a")
+            elif len(v) == 1:
+                cells.append(f"{v[0]:.{digits}f}")
+            else:
+                cells.append(f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}")
+        lines.append(f"| {name} | {len(rows)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

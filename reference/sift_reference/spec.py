@@ -93,6 +93,7 @@ class InverseNetworkSpec:
     epochs: int = 5
     batch_size: int = 64
     lr: float = 0.001
+    width: int = 128
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,8 @@ def spec_from_dict(raw: dict) -> ExperimentSpec:
     })
 
     if ds.n_target_train is not None and training.batch_size > ds.n_target_train:
-        raise SpecError(f"training.batch_size: {training.batch_size} exceeds dataset.n_target_train = {ds.n_target_train}")
+        raise SpecError(f"training.batch_size: {training.batch_size} exceeds dataset.n_target_train = "
+                        f"{ds.n_target_train}")
 
     defs_raw = raw.get("defences")
     if not isinstance(defs_raw, list) or not defs_raw:
@@ -288,7 +290,7 @@ def spec_from_dict(raw: dict) -> ExperimentSpec:
         if not isinstance(attacks.get(k, {}), dict):
             raise SpecError(f"attacks.{k}: must be a table ([attacks.{k}])")
     inv = _fill(InverseNetworkSpec, attacks.get("inverse_network", {}), "attacks.inverse_network",
-                {"epochs": "int_pos", "batch_size": "int_pos", "lr": _POS})
+                {"epochs": "int_pos", "batch_size": "int_pos", "lr": _POS, "width": "int_pos"})
     rmle = _fill(RMLESpec, attacks.get("rmle", {}), "attacks.rmle",
                  {"steps": "int_pos", "lr": _POS, "tv_weight": _NONNEG, "n_images": "int_pos"})
     if rmle.n_images is not None and rmle.n_images > ds.n_private_eval:

@@ -114,6 +114,13 @@ class _HeldOut:
         return float(bounds.dv(tj, tm)), per_block
 
 
+def _check_unit(value, name: str) -> float:
+    check_positive(value, name, allow_zero=True)
+    if not value < 1:
+        raise ValueError(f"{name} must lie in [0, 1); got {value!r}")
+    return float(value)
+
+
 def _one_blas_thread():
     """Small matrix products run fastest on one BLAS thread (threads only contend on a shared machine)."""
     try:
@@ -135,6 +142,7 @@ class _Options:
     smile_clip: float
     eval_every: int
     patience: int
+    averaging: float
 
 
 def mine(
@@ -154,6 +162,7 @@ def mine(
     test_fraction: float = 0.2,
     eval_every: int = 100,
     patience: int = 8,
+    averaging: float = 0.99,
     eval_shifts: int = 8,
     n_blocks: int = 10,
 ) -> MIEstimate:
@@ -210,6 +219,7 @@ def mine(
         smile_clip=float(smile_clip),
         eval_every=check_int(eval_every, "eval_every", minimum=1),
         patience=check_int(patience, "patience", minimum=1),
+        averaging=_check_unit(averaging, "averaging"),
     )
     eval_shifts = check_int(eval_shifts, "eval_shifts", minimum=1)
     n_blocks = check_int(n_blocks, "n_blocks", minimum=2)
@@ -262,6 +272,8 @@ def _train(xtr: np.ndarray, ztr: np.ndarray, held: _HeldOut, rng: np.random.Gene
     b = min(o.batch_size, n_train)
     net = MLP((xtr.shape[1] + ztr.shape[1], *o.hidden, 1), activation=o.activation, rng=rng)
     opt = Adam(net.params, lr=o.lr)
+    live = net.params
+    avg = net.copy_params()
     log_ema = None
     train_curve = np.empty(o.max_steps)
     eval_steps: list[int] = []
@@ -276,17 +288,25 @@ def _train(xtr: np.ndarray, ztr: np.ndarray, held: _HeldOut, rng: np.random.Gene
         value, log_ema, gj, gm = _score_gradient(o.objective, t[:b], t[b:], log_ema, o.ema_rate, o.smile_clip)
         train_curve[step - 1] = value
         opt.step(net.backward(cache, np.concatenate([gj, gm])))
+        # Polyak averaging of the weights: the critic that is scored is the running average, which
+        # smooths out the noise of the minibatch gradients (warm-up as in TF's ExponentialMovingAverage)
+        beta = min(o.averaging, (1.0 + step) / (10.0 + step))
+        for a, p in zip(avg, live):
+            a *= beta
+            a += (1.0 - beta) * p
         if step % o.eval_every == 0 or step == o.max_steps:
+            net.params = avg
             held_value = held.estimate(net)
+            net.params = live
             eval_steps.append(step)
             eval_curve.append(held_value)
             if held_value > best_value:
-                best_value, best_params, best_step, stale = held_value, net.copy_params(), step, 0
+                best_value, best_params, best_step, stale = held_value, [a.copy() for a in avg], step, 0
             else:
                 stale += 1
                 if stale >= o.patience:
                     break
-    net.params[:] = best_params
+    net.params = best_params
     value, blocks = held.estimate_with_blocks(net)
     return {
         "value": value,

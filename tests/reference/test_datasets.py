@@ -8,7 +8,6 @@ import struct
 
 import numpy as np
 import pytest
-
 from sift_reference import datasets, readers
 
 

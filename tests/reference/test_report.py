@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from sift_reference import cache, report
 
 
@@ -87,3 +86,16 @@ def test_cache_units_and_atomic_writes(tmp_path):
         cache._atomic(tmp_path / "x.json", failing)
     assert not (tmp_path / "x.json").exists()
     assert [f.name for f in tmp_path.iterdir()] == ["u.json"]  # no temp file left behind
+
+
+def test_summarize_mean_and_sd_over_runs():
+    runs = [report.build_results({}, "d", "torch", [_row("none", acc, 0.01 + i * 0.01, 0.1),
+                                                    _row("siftfunnel", acc - 0.02, 0.05, 0.5)])
+            for i, acc in enumerate((0.9, 0.8))]
+    table = report.summarize(runs).splitlines()
+    assert table[0].startswith("| defence | n | accuracy % | drop (pts) | InvNet MSE")
+    # accuracy 90 and 80: mean 85, sample sd 7.07; MSE 0.01 and 0.02: mean 0.015, sd 0.0071
+    assert table[2].startswith("| none | 2 | 85.00 ± 7.07 | 0.00 ± 0.00 | 0.0150 ± 0.0071 |")
+    assert "| siftfunnel | 2 | 83.00 ± 7.07 | 2.00 ± 0.00 |" in table[3]
+    with pytest.raises(ValueError, match="results"):
+        report.summarize([])

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 from conftest import assert_results_schema
-
 from sift_reference import runner
 from sift_reference.spec import spec_from_dict
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 
 import pytest
-
 from sift_reference.spec import SpecError, builtin_spec_path, load_spec, override, spec_from_dict, tomllib
 
 BASE = {
     "experiment": {"name": "t", "seed": 1},
-    "dataset": {"name": "digits", "image_size": 28, "n_target_train": 400, "n_target_test": 50, "n_attacker_aux": 50, "n_private_eval": 20},
+    "dataset": {"name": "digits", "image_size": 28, "n_target_train": 400, "n_target_test": 50,
+                "n_attacker_aux": 50, "n_private_eval": 20},
     "defences": [{"kind": "none"}, {"kind": "siftfunnel"}, {"kind": "noise", "sigma": 0.5}],
 }
 

@@ -25,6 +25,7 @@ def funnel_head(
     pool: bool = False,
     output_activation: str = "leaky_relu",
     negative_slope: float = 0.1,
+    output_norm: bool = True,
 ) -> nn.Sequential:
     """The channel funnel: 1x1 ``in -> mid``, BN, ReLU, [max-pool], 1x1 ``mid -> out``,
     3x3, SiLU, 1x1, 3x3, 5x5, output activation (the authors' ``block2_mix``).
@@ -53,8 +54,10 @@ def funnel_head(
         nn.Conv2d(out_channels, out_channels, 1),
         nn.Conv2d(out_channels, out_channels, 3, 1, 1),
         nn.Conv2d(out_channels, out_channels, 5, 1, 2),
-        make_activation(output_activation, negative_slope=negative_slope),
     ]
+    if output_norm:
+        layers.append(nn.BatchNorm2d(out_channels, affine=False))
+    layers += [make_activation(output_activation, negative_slope=negative_slope)]
     return nn.Sequential(*layers)
 
 

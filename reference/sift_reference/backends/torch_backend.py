@@ -109,7 +109,8 @@ class TorchBackend:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             attack = InverseNetworkAttack(handle.model.edge, image_shape=tuple(private_x.shape[1:]), epochs=cfg.epochs,
-                                          batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, progress=progress)
+                                          batch_size=cfg.batch_size, lr=cfg.lr, width=cfg.width,
+                                          min_width=min(32, cfg.width), seed=seed, progress=progress)
             attack.fit(aux_x)
         return attack.reconstruct(self.features(handle, private_x)).numpy()
 

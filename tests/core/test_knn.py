@@ -1,0 +1,175 @@
+"""k-NN estimators: kernels against plain formulas, accuracy on closed-form tasks, ties and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sift_core.mi as mi
+from sift_core.mi import _knn_numba
+from sift_core.mi._special import digamma_table
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(5, 60), d=st.integers(1, 4), k=st.integers(1, 4), seed=st.integers(0, 2**31))
+def test_radius_kernel_matches_the_sorted_distance_matrix(n, d, k, seed):
+    x = np.random.default_rng(seed).standard_normal((n, d))
+    for chebyshev in (True, False):
+        out = np.empty(n)
+        _knn_numba.knn_radius(x, k, chebyshev, False, out)
+        np.testing.assert_allclose(out, _knn_numba.knn_radius_plain(x, k, chebyshev), rtol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(5, 60), dx=st.integers(1, 3), dz=st.integers(1, 3), k=st.integers(1, 4), seed=st.integers(0, 2**31))
+def test_ksg_kernel_matches_the_plain_counts(n, dx, dz, k, seed):
+    rng = np.random.default_rng(seed)
+    x, z = rng.standard_normal((n, dx)), rng.standard_normal((n, dz))
+    eps, nx, nz, kt = np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    _knn_numba.ksg_counts(x, z, k, False, eps, nx, nz, kt)
+    e2, nx2, nz2 = _knn_numba.ksg_counts_plain(x, z, k)
+    np.testing.assert_allclose(eps, e2)
+    np.testing.assert_array_equal(nx, nx2)
+    np.testing.assert_array_equal(nz, nz2)
+    assert (kt == k).all()
+
+
+def _ksg_plain(x, z, k):
+    special = pytest.importorskip("scipy.special")
+    _, nx, nz = _knn_numba.ksg_counts_plain(x, z, k)
+    n = len(x)
+    return special.digamma(k) + special.digamma(n) - np.mean(special.digamma(nx + 1) + special.digamma(nz + 1))
+
+
+def test_ksg_equals_the_published_formula():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 2))
+    z = x[:, :1] + rng.standard_normal((300, 1))
+    assert mi.ksg(x, z, k=4, standardize=False) == pytest.approx(_ksg_plain(x, z, 4), abs=1e-12)
+
+
+def _gaussian_task(data, max_dim):
+    """A Gaussian task with true MI in [0.05, 2] nats, pairs mixed by random invertible maps of each side."""
+    dx = data.draw(st.integers(1, max_dim), label="dim_x")
+    dz = data.draw(st.integers(1, max_dim), label="dim_z")
+    target = data.draw(st.floats(0.05, 2.0), label="mi")
+    seed = data.draw(st.integers(0, 2**31), label="seed")
+    rng = np.random.default_rng(seed)
+    k = data.draw(st.integers(1, min(dx, dz)), label="pairs")
+    cov = mi.pairs_covariance(dx, dz, n_pairs=k, correlation=mi.pair_correlation_for_mi(target, n_pairs=k))
+    m = np.zeros((dx + dz, dx + dz))
+    m[:dx, :dx] = np.linalg.qr(rng.standard_normal((dx, dx)))[0] * rng.uniform(0.5, 2.0, dx)
+    m[dx:, dx:] = np.linalg.qr(rng.standard_normal((dz, dz)))[0] * rng.uniform(0.5, 2.0, dz)
+    cov = m @ cov @ m.T
+    truth = mi.gaussian_mi(cov, dim_x=dx)
+    assert truth == pytest.approx(target, rel=1e-6)
+    return cov, dx, truth, seed
+
+
+@settings(max_examples=12, deadline=None)
+@given(data=st.data())
+def test_ksg_on_low_dimensional_gaussians(data):
+    cov, dx, truth, seed = _gaussian_task(data, 3)
+    x, z = mi.sample_gaussian(cov, 2000, dim_x=dx, seed=seed)
+    assert abs(mi.ksg(x, z) - truth) <= 0.1 + 0.15 * truth
+
+
+@settings(max_examples=6, deadline=None)
+@given(data=st.data())
+def test_ksg_is_not_biased_high_in_ten_dimensions(data):
+    # documented: KSG is biased low as dimension grows; it must never overshoot
+    cov, dx, truth, seed = _gaussian_task(data, 10)
+    x, z = mi.sample_gaussian(cov, 2000, dim_x=dx, seed=seed)
+    assert mi.ksg(x, z) <= truth + 0.1 + 0.15 * truth
+
+
+def test_ksg_of_independent_blocks_is_near_zero():
+    rng = np.random.default_rng(1)
+    x, z = rng.standard_normal((2000, 3)), rng.standard_normal((2000, 2))
+    assert abs(mi.ksg(x, z)) < 0.03
+
+
+def test_ksg_invariant_under_invertible_maps_of_each_side():
+    task = mi.gaussian_task(mi.dense_covariance(2, 2, off_diag=0.5), dim_x=2)
+    x, z = task.sample(2000, seed=5)
+    base = mi.ksg(x, z)
+    a = np.array([[1.0, 0.5], [-0.3, 2.0]])
+    fx = np.sinh(x @ a.T)  # linear mixing, then a monotone map per coordinate
+    gz = np.exp(z) + z
+    moved = mi.ksg(fx, gz)
+    assert abs(base - task.mi) <= 0.1 + 0.15 * task.mi
+    assert abs(moved - base) <= 0.1 + 0.15 * task.mi
+
+
+def test_ksg_accepts_multidimensional_samples_and_integer_arrays():
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 1000, size=(500, 2, 2))
+    z = x.reshape(500, -1)[:, :1] + rng.integers(0, 1000, size=(500, 1))
+    assert math.isfinite(mi.ksg(x, z))
+
+
+@settings(max_examples=10, deadline=None)
+@given(d=st.integers(1, 5), seed=st.integers(0, 2**31), metric=st.sampled_from(["euclidean", "chebyshev"]))
+def test_entropy_of_gaussians(d, seed, metric):
+    rng = np.random.default_rng(seed)
+    # moderately conditioned: the estimator is not affine invariant (see its docstring)
+    a = np.linalg.qr(rng.standard_normal((d, d)))[0] * rng.uniform(0.5, 2.0, d)
+    cov = a @ a.T
+    x = rng.multivariate_normal(np.zeros(d), cov, size=2000)
+    assert abs(mi.entropy_knn(x, metric=metric) - mi.gaussian_entropy(cov)) <= 0.05 * d
+
+
+def test_entropy_of_a_uniform_box():
+    x = np.random.default_rng(3).uniform([0, -1, 2], [1, 3, 2.5], size=(3000, 3))
+    assert mi.entropy_knn(x) == pytest.approx(mi.uniform_entropy([0, -1, 2], [1, 3, 2.5]), abs=0.15)
+
+
+def test_entropy_is_ksg_consistent():
+    # I(x; z) = H(x) + H(z) - H(x, z) with the same estimator (loose: the KL biases differ)
+    task = mi.gaussian_task(mi.bivariate_covariance(0.8), dim_x=1)
+    x, z = task.sample(3000, seed=7)
+    via_entropy = mi.entropy_knn(x) + mi.entropy_knn(z) - mi.entropy_knn(np.hstack([x, z]))
+    assert via_entropy == pytest.approx(task.mi, abs=0.06)
+
+
+def test_duplicates_do_not_crash():
+    rng = np.random.default_rng(4)
+    x = np.repeat(rng.standard_normal((100, 2)), 5, axis=0)
+    z = np.repeat(rng.standard_normal((100, 1)), 5, axis=0)
+    for ties in ("exact", "mixed"):
+        assert math.isfinite(mi.ksg(x, z, ties=ties))
+    assert mi.entropy_knn(x, k=3) == -math.inf
+    assert math.isfinite(mi.entropy_knn(x, k=3, ties="distinct"))
+    with pytest.raises(ValueError, match="distinct"):
+        mi.entropy_knn(np.zeros((10, 2)), ties="distinct")
+
+
+def test_mixed_ties_recover_discrete_mi():
+    # x = z uniform on 8 atoms: I = log 8; the estimator of Gao et al. (2017) handles the atoms
+    labels = np.random.default_rng(5).integers(0, 8, size=2000).astype(float)
+    assert mi.ksg(labels, labels, ties="mixed") == pytest.approx(math.log(8), abs=0.05)
+    psi = digamma_table(10)
+    assert psi[1] == pytest.approx(-0.5772156649, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: mi.ksg(np.zeros((10, 2)), np.zeros((9, 2))), "same number of samples"),
+        (lambda: mi.ksg(np.random.rand(3, 2), np.random.rand(3, 2), k=3), "x needs at least 4"),
+        (lambda: mi.ksg(np.array([[np.nan], [1.0], [2.0], [3.0], [4.0]]), np.ones((5, 1))), "x contains NaN"),
+        (lambda: mi.ksg(np.ones((5, 1)), np.ones((5, 1)), k=0), "k must be at least 1"),
+        (lambda: mi.ksg(np.ones((5, 1)), np.ones((5, 1)), ties="noise"), "ties"),
+        (lambda: mi.ksg(np.ones((5, 1)), np.array(["a"] * 5)), "z"),
+        (lambda: mi.entropy_knn(np.random.rand(2, 2), k=2), "x needs at least 3"),
+        (lambda: mi.entropy_knn(np.random.rand(9, 2), metric="cosine"), "metric"),
+        (lambda: mi.entropy_knn(np.random.rand(9, 2), k=1.5), "k must be an integer"),
+    ],
+)
+def test_bad_input_names_the_argument(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
