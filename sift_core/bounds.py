@@ -196,7 +196,7 @@ def nwj(t_joint: Any, t_marginal: Any = None):
 
 
 def infonce(scores: Any):
-    r"""InfoNCE lower bound from the (n, n) critic matrix with positive pairs on its diagonal (van den Oord et al. 2018).
+    r"""InfoNCE lower bound from the (n, n) critic matrix, positive pairs on its diagonal (van den Oord et al. 2018).
 
     .. math::
         I \ge \log n + \frac1n \sum_i \left[S_{ii} - \log \sum_j e^{S_{ij}}\right]

@@ -70,7 +70,8 @@ def channel_redundancy(z: Any, *, include_diagonal: bool = False, channels_last:
     pos = var > 0
     # 1/|z_i| where the channel varies, 0 where it is constant (no NaN, no inf gradient)
     inv = ops.where(pos, 1.0 / ops.sqrt(ops.where(pos, var, ops.scalar(1.0, var))), ops.scalar(0.0, var))
-    corr = gram * inv[:, :, None] * inv[:, None, :]
+    # |corr| <= 1 holds exactly only before rounding
+    corr = ops.clip(gram * inv[:, :, None] * inv[:, None, :], -1.0, 1.0)
     sq = corr * corr
     if include_diagonal:
         total = ops.mean(sq)

@@ -44,7 +44,7 @@ from .models import (
     funnel_split,
     split_baseline,
 )
-from .training import DeadFeatureMonitor, SplitModel, default_optimizer
+from .training import DeadFeatureMonitor, DeadFeaturesWarning, SplitModel, default_optimizer
 
 __all__ = [
     "SqueezeExcitation", "TripletAttention", "CBAM", "AttentionGate",
@@ -53,7 +53,7 @@ __all__ = [
     "EdgeReport", "edge_report",
     "SiftFunnelLoss", "Defence", "NoDefence", "GaussianNoiseDefence", "DropoutDefence", "NoPeekDefence",
     "MIDDefence", "BiDODefence", "SiftFunnelDefence", "make_defence", "DEFENCES",
-    "SplitModel", "DeadFeatureMonitor", "default_optimizer", "ShuffledArrays",
+    "SplitModel", "DeadFeatureMonitor", "DeadFeaturesWarning", "default_optimizer", "ShuffledArrays",
     "InverseNetworkAttack", "RMLEAttack", "AttackResult", "build_decoder", "save_reconstruction_grid",
     "export_tflite", "tflite_features",
 ]

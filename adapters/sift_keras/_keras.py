@@ -12,7 +12,7 @@ from keras import ops  # noqa: E402
 
 PACKAGE = "sift_keras"
 
-__all__ = ["keras", "ops", "PACKAGE", "serializable", "check_positive_int", "check_non_negative"]
+__all__ = ["keras", "ops", "PACKAGE", "serializable", "check_positive_int", "check_non_negative", "batch_norm"]
 
 
 def serializable(cls):
@@ -34,3 +34,12 @@ def check_non_negative(value, name: str) -> float:
     if not value >= 0 or value != value or value == float("inf"):
         raise ValueError(f"{name} must be a finite non-negative number; got {value!r}")
     return float(value)
+
+
+def batch_norm(**kwargs):
+    """BatchNormalization with PyTorch's defaults (momentum 0.1 there, 0.9 in Keras's convention; eps 1e-5).
+
+    Keras's default momentum 0.99 leaves the moving statistics far from the
+    data after the few hundred steps of a short run, and inference then fails.
+    """
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, **kwargs)

@@ -12,7 +12,7 @@ Woo et al., "CBAM: Convolutional Block Attention Module", ECCV 2018.
 
 from __future__ import annotations
 
-from ._keras import check_positive_int, keras, ops, serializable
+from ._keras import batch_norm, check_positive_int, keras, ops, serializable
 
 __all__ = ["SqueezeExcitation", "TripletAttention", "CBAM", "AttentionGate"]
 
@@ -92,7 +92,7 @@ class AttentionGate(keras.layers.Layer):
         super().__init__(**kwargs)
         self.kernel_size = check_positive_int(kernel_size, "kernel_size")
         self.conv = keras.layers.Conv2D(1, self.kernel_size, padding="same", use_bias=False, name="conv")
-        self.bn = keras.layers.BatchNormalization(momentum=0.99, epsilon=1e-5, name="bn")
+        self.bn = batch_norm(name="bn")
 
     def build(self, input_shape):
         _check_rank4(input_shape, "AttentionGate")

@@ -134,7 +134,7 @@ class NoPeekDefence(Defence):
 
 @serializable
 class BiDODefence(Defence):
-    """BiDO-HSIC: ``CE + weight_x HSIC(x, z) - weight_y HSIC(z, y)`` (Peng et al. 2022; :func:`sift_core.bido_terms`)."""
+    """BiDO-HSIC: ``CE + weight_x HSIC(x, z) - weight_y HSIC(z, y)`` (Peng et al. 2022; ``sift_core.bido_terms``)."""
 
     kind = "bido"
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .norm import BatchNorm2d
+
 __all__ = ["SqueezeExcitation", "TripletAttention", "AttentionGate", "ChannelAttention", "SpatialAttention", "CBAM"]
 
 
@@ -48,7 +50,7 @@ class AttentionGate(nn.Module):
     def __init__(self, kernel_size: int = 7):
         super().__init__()
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=False)
-        self.bn = nn.BatchNorm2d(1)
+        self.bn = BatchNorm2d(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = torch.cat((x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)), dim=1)

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import sift_core
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+import sift_core
 
 from .losses import CrossEntropyLoss, FeatureLoss, SiftFunnelLoss
 from .models.funnel import FunnelEdge, UpsamplingCloud

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import warnings
 
-import sift_core
 import torch
 from torch import nn
+
+import sift_core
 
 from .distributed import PENALTY_BATCHES, gather_batch, is_distributed
 

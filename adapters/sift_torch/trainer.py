@@ -68,7 +68,8 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer; got {v!r}")
-        if self.checkpoint_every is not None and (not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1):
+        ce = self.checkpoint_every
+        if ce is not None and (isinstance(ce, bool) or not isinstance(ce, int) or ce < 1):
             raise ValueError(f"checkpoint_every must be a positive integer or None; got {self.checkpoint_every!r}")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number; got {self.lr!r}")
@@ -248,6 +249,8 @@ class Trainer:
     def fit(self, train_data: Any, test_data: Any = None, *, resume: bool = False) -> list[dict]:
         """Train for ``config.epochs`` epochs; returns the per-epoch metric history."""
         c = self.config
+        if resume and self.checkpoint_path is None:
+            raise ValueError("resume=True needs config.checkpoint_dir")
         train_ds = as_dataset(train_data, "train_data")
         test_ds = None if test_data is None else as_dataset(test_data, "test_data")
         self._build()
@@ -261,8 +264,6 @@ class Trainer:
         epoch, start_step, global_step, sums = 0, 0, 0, {}
         if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
             epoch, start_step, global_step, sums = self._restore()
-        elif resume and self.checkpoint_path is None:
-            raise ValueError("resume=True needs config.checkpoint_dir")
         while epoch < c.epochs:
             sampler.set_epoch(epoch)
             sampler.start = start_step * c.batch_size

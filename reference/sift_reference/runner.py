@@ -173,7 +173,7 @@ def run_experiment(
     recons: dict[str, dict[str, np.ndarray]] = {"inverse_network": {}, "rmle": {}}
     for defence in _progress(spec.defences, progress, desc="defences", unit="defence"):
         d_dict = next(d for d in spec_dict["defences"] if d["name"] == defence.name)
-        train_key = cache.settings_hash(backend.name, data_key, spec_dict["model"], spec_dict["training"],
+        train_key = cache.settings_hash(backend.name, getattr(backend, "version", ""), data_key, spec_dict["model"], spec_dict["training"],
                                         d_dict, spec.seed)
         ddir = out / "cache" / defence.name
         model = _Model(backend, spec, defence, data, ddir / f"train-{train_key}", progress, events)

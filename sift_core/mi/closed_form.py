@@ -129,7 +129,7 @@ def student_t_correction(dim_x: int, dim_z: int, df: float) -> float:
 
 
 def student_t_mi(dispersion, *, dim_x: int, df: float) -> float:
-    r"""MI (nats) between the blocks of a multivariate Student-t with dispersion ``Sigma`` and ``df`` degrees of freedom.
+    r"""MI (nats) between the blocks of a multivariate Student-t (dispersion ``Sigma``, ``df`` degrees of freedom).
 
     .. math::
         I(x; z) = I_\text{Gauss}(\Sigma) + c(d_x, d_z, \nu)

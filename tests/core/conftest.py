@@ -87,9 +87,7 @@ def plain_redundancy(z, include_diagonal=False):
     z = z.reshape(b, c, -1)
     total = 0.0
     for s in range(b):
-        zc = z[s] - z[s].mean(1, keepdims=True)
-        norm = np.sqrt((zc**2).sum(1))
-        live = norm > 0
+        live = np.ptp(z[s], axis=1) > 0  # channels that are not constant
         corr = np.zeros((c, c))
         corr[np.ix_(live, live)] = np.corrcoef(z[s][live]) if live.sum() > 1 else 1.0
         sq = corr**2

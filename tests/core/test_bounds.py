@@ -86,8 +86,8 @@ def _log_ratio_critic(task):
 
     def critic(x, z):
         w = np.hstack([x, z])
-        quad = np.einsum("ij,jk,ik->i", x, px, x) + np.einsum("ij,jk,ik->i", z, pz, z) - np.einsum("ij,jk,ik->i", w, p, w)
-        return task.mi + 0.5 * quad
+        form = lambda a, m: np.einsum("ij,jk,ik->i", a, m, a)
+        return task.mi + 0.5 * (form(x, px) + form(z, pz) - form(w, p))
 
     return critic
 

@@ -25,7 +25,9 @@ def test_radius_kernel_matches_the_sorted_distance_matrix(n, d, k, seed):
 
 
 @settings(max_examples=20, deadline=None)
-@given(n=st.integers(5, 60), dx=st.integers(1, 3), dz=st.integers(1, 3), k=st.integers(1, 4), seed=st.integers(0, 2**31))
+@given(
+    n=st.integers(5, 60), dx=st.integers(1, 3), dz=st.integers(1, 3), k=st.integers(1, 4), seed=st.integers(0, 2**31)
+)
 def test_ksg_kernel_matches_the_plain_counts(n, dx, dz, k, seed):
     rng = np.random.default_rng(seed)
     x, z = rng.standard_normal((n, dx)), rng.standard_normal((n, dz))

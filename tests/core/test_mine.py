@@ -20,8 +20,8 @@ def test_backpropagation_matches_finite_differences(activation):
     a = rng.standard_normal((7, 3))
     g_out = rng.standard_normal(7)
     _, cache = net.forward(a, keep=True)
-    grads = net.backward(cache, g_out)
-    for p, g in zip(net.params, grads):
+    net.backward(cache, g_out)
+    for p, g in zip(net.params, net.grads):
         numeric = np.empty_like(p)
         for idx in np.ndindex(p.shape):
             old = p[idx]
@@ -37,18 +37,16 @@ def test_backpropagation_matches_finite_differences(activation):
 def test_adam_matches_torch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)
-    params = [rng.standard_normal((3, 2)), rng.standard_normal(2)]
-    tparams = [torch.tensor(p.copy(), requires_grad=True) for p in params]
-    opt = Adam(params, lr=0.01)
-    topt = torch.optim.Adam(tparams, lr=0.01)
+    flat = rng.standard_normal(8)
+    tparam = torch.tensor(flat.copy(), requires_grad=True)
+    opt = Adam(flat, lr=0.01)
+    topt = torch.optim.Adam([tparam], lr=0.01)
     for _ in range(5):
-        grads = [rng.standard_normal(p.shape) for p in params]
-        opt.step(grads)
-        for t, g in zip(tparams, grads):
-            t.grad = torch.tensor(g)
+        grad = rng.standard_normal(8)
+        opt.step(grad)
+        tparam.grad = torch.tensor(grad)
         topt.step()
-    for p, t in zip(params, tparams):
-        np.testing.assert_allclose(p, t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(flat, tparam.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
 FAST = {"max_steps": 300, "eval_every": 50, "hidden": (16,)}

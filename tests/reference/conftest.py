@@ -35,6 +35,7 @@ def tiny_spec_dict():
 
 class LinearBackend:
     name = "linear-test"
+    version = "1"
 
     def __init__(self):
         self.calls: Counter = Counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .._keras import keras
+from .._keras import batch_norm, keras
 
 __all__ = ["build_decoder"]
 
@@ -46,12 +46,12 @@ def build_decoder(feature_shape, image_shape, *, width: int = 128, min_width: in
         h, w = math.ceil(h_img / 2**k), math.ceil(w_img / 2**k)
         x = keras.layers.Dense(width * h * w)(keras.layers.Flatten()(inputs))
         x = keras.layers.Reshape((h, w, width))(x)
-    x = _act(activation)(keras.layers.BatchNormalization()(x))
+    x = _act(activation)(batch_norm()(x))
     c = width
     while h < h_img or w < w_img:
         c = max(c // 2, min_width)
         x = keras.layers.Conv2DTranspose(c, 4, strides=2, padding="same")(x)
-        x = _act(activation)(keras.layers.BatchNormalization()(x))
+        x = _act(activation)(batch_norm()(x))
         h, w = 2 * h, 2 * w
     if (h, w) != (h_img, w_img):
         x = keras.layers.Resizing(h_img, w_img, interpolation="bilinear", antialias=True)(x)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._keras import check_positive_int, keras, ops, serializable
+from .._keras import batch_norm, check_positive_int, keras, ops, serializable
 
 __all__ = ["ConvBlock", "ResidualBlock", "Sequence", "deserialize_optional", "serialize_optional"]
 
@@ -29,7 +29,7 @@ class ConvBlock(keras.layers.Layer):
             raise ValueError(f"pool_padding must be 'valid' or 'same'; got {pool_padding!r}")
         self.pool_padding = pool_padding
         self.conv = keras.layers.Conv2D(self.filters, self.kernel_size, padding="same", name="conv")
-        self.bn = keras.layers.BatchNormalization(epsilon=1e-5, name="bn")
+        self.bn = batch_norm(name="bn")
         self.maxpool = keras.layers.MaxPooling2D(2, padding=pool_padding) if self.pool else None
 
     def build(self, input_shape):
@@ -62,15 +62,15 @@ class ResidualBlock(keras.layers.Layer):
         self.filters = check_positive_int(filters, "filters")
         self.stride = check_positive_int(stride, "stride")
         self.conv1 = keras.layers.Conv2D(self.filters, 3, strides=self.stride, padding="same", use_bias=False)
-        self.bn1 = keras.layers.BatchNormalization(epsilon=1e-5)
+        self.bn1 = batch_norm()
         self.conv2 = keras.layers.Conv2D(self.filters, 3, padding="same", use_bias=False)
-        self.bn2 = keras.layers.BatchNormalization(epsilon=1e-5)
+        self.bn2 = batch_norm()
         self.proj = self.proj_bn = None
 
     def build(self, input_shape):
         if self.stride != 1 or input_shape[-1] != self.filters:
             self.proj = keras.layers.Conv2D(self.filters, 1, strides=self.stride, use_bias=False)
-            self.proj_bn = keras.layers.BatchNormalization(epsilon=1e-5)
+            self.proj_bn = batch_norm()
 
     def call(self, x, training=None):
         y = ops.relu(self.bn1(self.conv1(x), training=training))

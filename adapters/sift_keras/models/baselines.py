@@ -18,7 +18,7 @@ and the classifier is sized when the model is built.  ``width`` /
 
 from __future__ import annotations
 
-from .._keras import check_positive_int, keras, ops, serializable
+from .._keras import batch_norm, check_positive_int, keras, ops, serializable
 from ._blocks import ConvBlock, ResidualBlock, Sequence
 
 __all__ = [
@@ -34,7 +34,7 @@ def _vgg_stage(filters: int, n: int, name: str) -> list:
     out = []
     for i in range(n):
         out += [keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv{i + 1}"),
-                keras.layers.BatchNormalization(epsilon=1e-5, name=f"{name}_bn{i + 1}"),
+                batch_norm(name=f"{name}_bn{i + 1}"),
                 keras.layers.Activation("relu")]
     return out + [keras.layers.MaxPooling2D(2, padding="same", name=f"{name}_pool")]
 
@@ -113,7 +113,7 @@ class ResNet18Edge(_Configured):
         super().__init__(width=width, **kwargs)
         w = lambda c: _scaled(width, c)
         self.blocks = [keras.layers.Conv2D(w(64), 3, padding="same", use_bias=False, name="stem_conv"),
-                       keras.layers.BatchNormalization(epsilon=1e-5, name="stem_bn"), keras.layers.Activation("relu"),
+                       batch_norm(name="stem_bn"), keras.layers.Activation("relu"),
                        ResidualBlock(w(64)), ResidualBlock(w(64)),
                        ResidualBlock(w(128), stride=2), ResidualBlock(w(128))]
 

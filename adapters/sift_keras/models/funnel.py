@@ -15,12 +15,13 @@ die: its gradient is never zero.  ``"relu"`` reproduces the original.
 
 from __future__ import annotations
 
-from .._keras import check_positive_int, keras, serializable
+from .._keras import batch_norm, check_positive_int, keras, serializable
 from ..attention import CBAM, SqueezeExcitation, TripletAttention
 from ._blocks import ConvBlock, Sequence, deserialize_optional, serialize_optional
 from .baselines import PlainCNNCloud
 
-__all__ = ["FunnelHead", "FunnelEdge", "UpsamplingModule", "UpsamplingCloud", "ACTIVATIONS", "make_activation", "funnel_split"]
+__all__ = ["FunnelHead", "FunnelEdge", "UpsamplingModule", "UpsamplingCloud", "ACTIVATIONS", "make_activation",
+           "funnel_split"]
 
 
 #: output activations a funnel accepts (the names sift_torch uses)
@@ -64,7 +65,7 @@ class FunnelHead(keras.layers.Layer):
         c = self.out_channels
         conv = lambda f, k: keras.layers.Conv2D(f, k, padding="same")
         self.layers_ = [
-            conv(self.mid_channels, 1), keras.layers.BatchNormalization(epsilon=1e-5), keras.layers.Activation("relu"),
+            conv(self.mid_channels, 1), batch_norm(), keras.layers.Activation("relu"),
             *([keras.layers.MaxPooling2D(2)] if self.pool else []),
             conv(c, 1), conv(c, 3), keras.layers.Activation("silu"), conv(c, 1), conv(c, 3), conv(c, 5),
             make_activation(self.output_activation, negative_slope=self.negative_slope),
@@ -159,7 +160,7 @@ class UpsamplingModule(keras.layers.Layer):
         self.channels = check_positive_int(channels, "channels")
         self.conv1 = keras.layers.Conv2D(self.channels, 3, padding="same", use_bias=False, name="conv1")
         self.conv2 = keras.layers.Conv2D(self.channels, 3, padding="same", use_bias=False, name="conv2")
-        self.bn = keras.layers.BatchNormalization(epsilon=1e-5, name="bn")
+        self.bn = batch_norm(name="bn")
         self.triplet = TripletAttention(data_format="channels_last", name="triplet")
 
     def build(self, input_shape):

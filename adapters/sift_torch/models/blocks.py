@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["InputAdapter", "conv_block", "ResidualBlock", "make_activation", "ACTIVATIONS"]
+from ..norm import BatchNorm2d
+
+__all__ = ["BatchNorm2d", "InputAdapter", "conv_block", "ResidualBlock", "make_activation", "ACTIVATIONS"]
 
 #: output activations a funnel edge accepts (see :class:`~sift_torch.models.FunnelEdge`)
 ACTIVATIONS = ("leaky_relu", "relu", "identity", "tanh", "silu")
@@ -79,7 +81,7 @@ class InputAdapter(nn.Module):
 
 def conv_block(in_channels: int, out_channels: int, *, pool: bool = True) -> nn.Sequential:
     """conv 3x3 -> BN -> max-pool 2 -> ReLU (the authors' CNN block; pool before ReLU)."""
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 3, 1, 1), nn.BatchNorm2d(out_channels)]
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 3, 1, 1), BatchNorm2d(out_channels)]
     if pool:
         layers.append(nn.MaxPool2d(2, 2))
     layers.append(nn.ReLU(inplace=True))
@@ -93,15 +95,15 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.left = nn.Sequential(
             nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
+            BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
             nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
+            BatchNorm2d(out_channels),
         )
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), BatchNorm2d(out_channels)
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..attention import CBAM, SqueezeExcitation, TripletAttention
+from ..norm import BatchNorm2d
 from .blocks import ACTIVATIONS, make_activation
 
 __all__ = ["FunnelEdge", "UpsamplingCloud", "funnel_head"]
@@ -25,7 +26,6 @@ def funnel_head(
     pool: bool = False,
     output_activation: str = "leaky_relu",
     negative_slope: float = 0.1,
-    output_norm: bool = True,
 ) -> nn.Sequential:
     """The channel funnel: 1x1 ``in -> mid``, BN, ReLU, [max-pool], 1x1 ``mid -> out``,
     3x3, SiLU, 1x1, 3x3, 5x5, output activation (the authors' ``block2_mix``).
@@ -42,7 +42,7 @@ def funnel_head(
         raise ValueError(f"output_activation must be one of {ACTIVATIONS}; got {output_activation!r}")
     layers: list[nn.Module] = [
         nn.Conv2d(in_channels, mid_channels, 1),
-        nn.BatchNorm2d(mid_channels),
+        BatchNorm2d(mid_channels),
         nn.ReLU(inplace=True),
     ]
     if pool:
@@ -54,10 +54,8 @@ def funnel_head(
         nn.Conv2d(out_channels, out_channels, 1),
         nn.Conv2d(out_channels, out_channels, 3, 1, 1),
         nn.Conv2d(out_channels, out_channels, 5, 1, 2),
+        make_activation(output_activation, negative_slope=negative_slope),
     ]
-    if output_norm:
-        layers.append(nn.BatchNorm2d(out_channels, affine=False))
-    layers += [make_activation(output_activation, negative_slope=negative_slope)]
     return nn.Sequential(*layers)
 
 
@@ -93,6 +91,7 @@ class FunnelEdge(nn.Module):
         se_reduction: int = 32,
         out_se_reduction: int = 4,
         cbam_ratio: int = 6,
+        output_norm: bool = True,
     ):
         super().__init__()
         if not isinstance(trunk, nn.Module):
@@ -102,16 +101,20 @@ class FunnelEdge(nn.Module):
         self.out_channels = out_channels
         self.se_in = SqueezeExcitation(in_channels, reduction=se_reduction)
         self.triplet = TripletAttention()
+        # with output_norm the funnel's last activation moves behind the standardisation
         self.funnel = funnel_head(
             in_channels, out_channels, mid_channels=mid_channels, pool=pool,
-            output_activation=output_activation, negative_slope=negative_slope,
+            output_activation="identity" if output_norm else output_activation, negative_slope=negative_slope,
         )
         self.se_out = SqueezeExcitation(out_channels, reduction=out_se_reduction)
         self.cbam = CBAM(out_channels, ratio=cbam_ratio)
+        self.out_norm = BatchNorm2d(out_channels, affine=False) if output_norm else nn.Identity()
+        self.out_act = make_activation(output_activation, negative_slope=negative_slope) if output_norm \
+            else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.triplet(self.se_in(self.trunk(x)))
-        return self.cbam(self.se_out(self.funnel(h)))
+        return self.out_act(self.out_norm(self.cbam(self.se_out(self.funnel(h)))))
 
 
 class UpsamplingCloud(nn.Module):
@@ -132,7 +135,7 @@ class UpsamplingCloud(nn.Module):
         self.up = nn.Sequential(
             nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False),
             nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
+            BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
             TripletAttention(),
         )

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..norm import BatchNorm2d
 from .blocks import InputAdapter, ResidualBlock, conv_block
 from .funnel import FunnelEdge, UpsamplingCloud
 from .split import SplitModel
@@ -83,7 +84,7 @@ def _cnn(in_ch, hw, k, w, fc, funnel, fkw):
 def _vgg_stage(in_ch: int, out_ch: int, convs: int) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for _ in range(convs):
-        layers += [nn.Conv2d(in_ch, out_ch, 3, 1, 1), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
+        layers += [nn.Conv2d(in_ch, out_ch, 3, 1, 1), BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
         in_ch = out_ch
     return layers + [nn.MaxPool2d(2, 2)]
 
@@ -107,7 +108,7 @@ def _vgg16(in_ch, hw, k, w, fc, funnel, fkw):
 def _resnet18(in_ch, hw, k, w, fc, funnel, fkw):
     adapter = InputAdapter(in_channels=in_ch, multiple=1, **fkw.pop("normalize"))
     edge = nn.Sequential(
-        adapter, nn.Conv2d(in_ch, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+        adapter, nn.Conv2d(in_ch, w, 3, 1, 1, bias=False), BatchNorm2d(w), nn.ReLU(inplace=True),
         ResidualBlock(w, w), ResidualBlock(w, w), ResidualBlock(w, fc, stride=2), ResidualBlock(fc, fc),
     )
     tail = nn.Sequential(

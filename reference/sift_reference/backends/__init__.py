@@ -24,6 +24,8 @@ class Backend(Protocol):
     """What the runner needs from a framework."""
 
     name: str
+    #: versions of the code that builds and trains models; part of the cache key of trained models
+    version: str
 
     def train(self, *, spec, defence, data, workdir: Path, progress: bool) -> Any:
         """Train edge + cloud of ``defence`` on ``data.target_train``; checkpoint in ``workdir`` (resuming

@@ -11,6 +11,7 @@ inference) are queried under a fixed seed, so results are reproducible.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +41,22 @@ class TorchModel:
     image_shape: tuple[int, int, int]
 
 
+def _fingerprint() -> str:
+    """Versions and source digest of what builds and trains the models: a change invalidates cached models."""
+    import hashlib
+
+    src = Path(sift_torch.__file__).parent
+    digest = hashlib.sha256()
+    for f in sorted(src.rglob("*.py")):
+        digest.update(f.read_bytes())
+    return f"torch {torch.__version__}, sift_torch {digest.hexdigest()[:12]}"
+
+
 class TorchBackend:
     name = "torch"
+
+    def __init__(self):
+        self.version = _fingerprint()
 
     # ------------------------------------------------------------------ models
     def _build(self, spec, defence, data):
@@ -78,7 +93,11 @@ class TorchBackend:
         if not path.is_file():
             return None
         model = self._build(spec, defence, data)
-        model.load_state_dict(sift_torch.load_checkpoint(path)["model"])
+        try:
+            model.load_state_dict(sift_torch.load_checkpoint(path)["model"])
+        except (RuntimeError, ValueError, KeyError) as exc:  # saved by another version of the model code
+            warnings.warn(f"{path} does not fit the current model ({exc}); retraining", RuntimeWarning, stacklevel=2)
+            return None
         model.to(self._device(spec)).eval()
         return TorchModel(model, data.image_shape)
 

@@ -1,0 +1,171 @@
+"""The runner's Keras 3 backend, over :mod:`sift_keras` (TensorFlow backend unless ``KERAS_BACKEND`` says otherwise).
+
+Keras models are channels-last: images cross this boundary as (N, C, H, W) and are
+transposed here. Models: ``sift_keras.split_baseline`` (undefended architectures,
+with the defence as a layer or loss of ``sift_keras.SplitModel``) and
+``sift_keras.funnel_split`` for ``siftfunnel`` (the CNN only: the Keras adapter
+ships the funnel for the authors' CNN). Training uses ``model.fit`` with
+``sift_keras.ShuffledArrays`` (per-epoch order from the seed), and after every
+epoch the whole model, optimiser included, is saved atomically to
+``workdir/checkpoint.keras``; training resumes from it with ``initial_epoch``.
+The finished model is ``workdir/model.keras``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sift_keras
+from sift_keras._keras import keras
+from sift_keras.attacks import InverseNetworkAttack, RMLEAttack
+from sift_keras.attacks._common import observe
+
+
+def _nhwc(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(x, (0, 2, 3, 1)), dtype=np.float32)
+
+
+def _nchw(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(np.asarray(x), (0, 3, 1, 2)), dtype=np.float32)
+
+
+@dataclass
+class KerasModel:
+    """A trained ``sift_keras.SplitModel`` and the (H, W, C) shape of its inputs."""
+
+    model: keras.Model
+    input_shape: tuple[int, int, int]
+
+
+def _save_atomic(model, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class _EpochCheckpoint(keras.callbacks.Callback):
+    """After each epoch: the model (with optimiser state) to ``checkpoint.keras``, then the epoch count."""
+
+    def __init__(self, workdir: Path):
+        super().__init__()
+        self.workdir = workdir
+
+    def on_epoch_end(self, epoch, logs=None):
+        _save_atomic(self.model, self.workdir / "checkpoint.keras")
+        tmp = self.workdir / ".epoch.json.tmp"
+        tmp.write_text(json.dumps({"epochs_done": epoch + 1}))
+        os.replace(tmp, self.workdir / "epoch.json")
+
+
+def _fingerprint() -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for f in sorted(Path(sift_keras.__file__).parent.rglob("*.py")):
+        digest.update(f.read_bytes())
+    return f"keras {keras.__version__} ({keras.backend.backend()}), sift_keras {digest.hexdigest()[:12]}"
+
+
+class KerasBackend:
+    name = "keras"
+
+    def __init__(self):
+        self.version = _fingerprint()
+
+    def _build(self, spec, defence, data, input_shape):
+        arch, width = spec.model.architecture, spec.model.width
+        params = dict(defence.params)
+        if defence.kind == "siftfunnel":
+            if arch != "cnn":
+                raise ValueError(f"model.architecture: the Keras backend builds the SiftFunnel edge for 'cnn' only; "
+                                 f"got {arch!r} (use --backend torch)")
+            edge, cloud = sift_keras.funnel_split(data.num_classes, out_channels=params.pop("funnel_channels"),
+                                                  base_channels=width, mid_channels=max(1, width // 4),
+                                                  input_shape=input_shape)
+            d = sift_keras.make_defence("siftfunnel", num_classes=data.num_classes, **params)
+        else:
+            edge, cloud = sift_keras.split_baseline(arch, data.num_classes, input_shape=input_shape, width=width)
+            if defence.kind in ("noise", "dropout", "mid"):
+                params["seed"] = spec.seed
+            d = sift_keras.make_defence(defence.kind, **params)
+        model = sift_keras.SplitModel(edge, cloud, d)
+        model.build((None, *input_shape))
+        return model
+
+    def train(self, *, spec, defence, data, workdir: Path, progress: bool):
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        keras.utils.set_random_seed(spec.seed)
+        x = _nhwc(data.target_train.x)
+        input_shape = tuple(x.shape[1:])
+        epochs = defence.epochs or spec.training.epochs
+        done_path, ckpt = workdir / "epoch.json", workdir / "checkpoint.keras"
+        initial = 0
+        if done_path.is_file() and ckpt.is_file():
+            model = keras.saving.load_model(ckpt)
+            initial = int(json.loads(done_path.read_text())["epochs_done"])
+        else:
+            model = self._build(spec, defence, data, input_shape)
+            model.compile(optimizer=sift_keras.default_optimizer(defence.lr or spec.training.lr))
+        if initial < epochs:
+            batches = sift_keras.ShuffledArrays(x, data.target_train.y, batch_size=spec.training.batch_size,
+                                                seed=spec.seed, drop_remainder=True)
+            model.fit(batches, epochs=epochs, initial_epoch=initial, verbose=1 if progress else 0,
+                      callbacks=[_EpochCheckpoint(workdir)])
+        _save_atomic(model, workdir / "model.keras")
+        return KerasModel(model, input_shape)
+
+    def load(self, *, spec, defence, data, workdir: Path):
+        path = Path(workdir) / "model.keras"
+        if not path.is_file():
+            return None
+        try:
+            model = keras.saving.load_model(path)
+        except (ValueError, TypeError, KeyError, OSError) as exc:  # saved by another version of the model code
+            warnings.warn(f"{path} cannot be loaded ({exc}); retraining", RuntimeWarning, stacklevel=2)
+            return None
+        return KerasModel(model, tuple(data.image_shape[1:]) + (data.image_shape[0],))
+
+    # ------------------------------------------------------------------ measurements
+    def accuracy(self, handle: KerasModel, x: np.ndarray, y: np.ndarray) -> float:
+        keras.utils.set_random_seed(0)
+        logits = handle.model.predict(_nhwc(x), batch_size=512, verbose=0)
+        return float(np.mean(np.argmax(logits, axis=1) == y))
+
+    def profile(self, handle: KerasModel) -> dict[str, int]:
+        rep = sift_keras.edge_report(handle.model.edge, handle.input_shape)
+        if rep.flops is None:
+            raise ValueError("experiment.backend: edge FLOPs are counted on Keras's TensorFlow backend only")
+        return {"edge_params": int(rep.params), "edge_flops": int(rep.flops), "feature_size": int(rep.feature_size)}
+
+    def features(self, handle: KerasModel, x: np.ndarray) -> np.ndarray:
+        """What is transmitted (defence included), channels-last, as numpy."""
+        keras.utils.set_random_seed(0)
+        return observe(handle.model, _nhwc(x), batch_size=256)
+
+    # ------------------------------------------------------------------ attacks
+    def inverse_network(self, handle: KerasModel, *, aux_x, private_x, cfg, seed, progress=True) -> np.ndarray:
+        keras.utils.set_random_seed(seed)
+        attack = InverseNetworkAttack(handle.model, image_shape=handle.input_shape, epochs=cfg.epochs,
+                                      batch_size=cfg.batch_size, lr=cfg.lr, width=cfg.width,
+                                      min_width=min(32, cfg.width), seed=seed, verbose=1 if progress else 0)
+        attack.fit(_nhwc(aux_x))
+        return _nchw(attack.reconstruct(self.features(handle, private_x)))
+
+    def rmle(self, handle: KerasModel, *, private_x, cfg, seed, progress=True) -> np.ndarray:
+        attack = RMLEAttack(handle.model, image_shape=handle.input_shape, steps=cfg.steps, lr=cfg.lr,
+                            tv_weight=cfg.tv_weight, parametrization="sigmoid", seed=seed, verbose=progress)
+        return _nchw(attack.reconstruct(self.features(handle, private_x)))
+
+
+def make_backend() -> KerasBackend:
+    return KerasBackend()

@@ -1,0 +1,151 @@
+"""SplitModel: fit/evaluate with logged terms, jit_compile, .keras round trip, resume, checkpoints, dead features."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+import sift_keras as sk  # noqa: E402
+
+
+def _small_model(defence="siftfunnel", seed=0, **edge_kwargs):
+    keras.utils.set_random_seed(seed)
+    edge, cloud = sk.funnel_split(10, base_channels=4, out_channels=4, input_shape=(16, 16, 1), **edge_kwargs)
+    return sk.SplitModel(edge, cloud, sk.make_defence(defence))
+
+
+def _weights(model):
+    return [np.array(w) for w in model.get_weights()]
+
+
+def test_fit_logs_every_term_and_learns(trained_funnel, digits16):
+    model, history = trained_funnel
+    for key in ("loss", "task", "dcor", "l1", "redundancy", "accuracy", "z_active", "dead_batches"):
+        assert key in history.history, key
+    h = history.history
+    assert h["loss"][-1] < h["loss"][0]
+    total = 5 * h["task"][-1] + 2 * h["dcor"][-1] + 0.03 * h["l1"][-1] + 2 * h["redundancy"][-1]
+    assert h["loss"][-1] == pytest.approx(total, rel=1e-4)  # the logged terms add up to the loss
+    x, y = digits16
+    ev = model.evaluate(x[1000:1256], y[1000:1256], batch_size=128, verbose=0, return_dict=True)
+    assert ev["accuracy"] > 0.3  # 10 classes: chance is 0.1
+    assert ev["dead_batches"] == 0 and 0 < ev["z_active"] <= 1
+
+
+def test_jit_compiled_step_equals_the_graph_step(digits16):
+    x, y = digits16[0][:32], digits16[1][:32]
+    losses = []
+    for jit in (False, True):
+        model = _small_model(seed=1)
+        model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=jit)
+        h = model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+        losses.append(h.history["loss"])
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+
+
+def test_keras_file_round_trip(trained_funnel, digits16, tmp_path):
+    model, _ = trained_funnel
+    x = digits16[0][:20]
+    path = tmp_path / "split.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, sk.SplitModel) and isinstance(loaded.edge, sk.FunnelEdge)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(np.asarray(loaded.transmit(x)), np.asarray(model.transmit(x)))
+    assert loaded.defence.loss.get_config() == model.defence.loss.get_config()
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations)
+    for a, b in zip(loaded.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_interruption_equals_an_uninterrupted_run(digits16, tmp_path):
+    x, y = digits16[0][:192], digits16[1][:192]
+
+    def run(callbacks):
+        model = _small_model(defence="dropout", seed=2)  # dropout on z: the random state must resume too
+        model.compile()
+        model.fit(sk.ShuffledArrays(x, y, batch_size=64, seed=3), epochs=3, verbose=0, callbacks=callbacks)
+        return model
+
+    reference = _weights(run([]))
+    backup = str(tmp_path / "backup")
+    with pytest.raises(KeyboardInterrupt):
+        run([keras.callbacks.BackupAndRestore(backup), _Interrupt(1)])
+    resumed = run([keras.callbacks.BackupAndRestore(backup)])
+    for a, b in zip(_weights(resumed), reference):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_model_checkpoint_writes_loadable_models(digits16, tmp_path):
+    x, y = digits16[0][:128], digits16[1][:128]
+    model = _small_model(defence="nopeek", seed=4)
+    model.compile()
+    path = tmp_path / "best.keras"
+    model.fit(x, y, batch_size=64, epochs=2, verbose=0, validation_data=(x[:64], y[:64]),
+              callbacks=[keras.callbacks.ModelCheckpoint(path, monitor="val_loss", save_best_only=True)])
+    best = keras.models.load_model(path)
+    assert best.defence.kind == "nopeek"
+    assert best.evaluate(x[:64], y[:64], verbose=0, return_dict=True)["dcor"] >= 0
+
+
+def test_dead_features_are_detected_and_reported(digits16):
+    x, y = digits16[0][:64], digits16[1][:64]
+    model = _small_model(seed=5, output_activation="relu")
+    # push the funnel's last convolution far negative: its ReLU outputs 0 everywhere
+    last_conv = [layer for layer in model.edge.head.layers_ if isinstance(layer, keras.layers.Conv2D)][-1]
+    last_conv.bias.assign(np.full(last_conv.bias.shape, -1e4, "float32"))
+    model.compile()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        h = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    dead = [w for w in caught if issubclass(w.category, sk.DeadFeaturesWarning)]
+    assert len(dead) == 1 and "learning rate" in str(dead[0].message)
+    assert h.history["z_active"][-1] == 0 and h.history["dead_batches"][-1] == 2
+
+
+def test_global_dependence_without_a_strategy_is_the_local_objective(digits16):
+    x, y = digits16[0][:64], digits16[1][:64]
+    a = _small_model(seed=6)
+    b = sk.SplitModel(a.edge, a.cloud, a.defence, dependence="global")
+    for m in (a, b):
+        m.compile()
+    ra = a.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
+    rb = b.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
+    assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-6)
+
+
+def test_shuffled_arrays_are_a_function_of_seed_and_epoch():
+    x, y = np.arange(10)[:, None], np.arange(10)
+    d = sk.ShuffledArrays(x, y, batch_size=4, seed=7)
+    first = [d[i][1] for i in range(len(d))]
+    d.set_epoch(1)
+    second = np.concatenate([d[i][1] for i in range(len(d))])
+    d.set_epoch(0)
+    assert len(d) == 3 and all(np.array_equal(a, d[i][1]) for i, a in enumerate(first))
+    assert sorted(second) == list(range(10)) and not np.array_equal(second, np.concatenate(first))
+
+
+def test_bad_use_is_rejected_with_the_argument_named(digits16):
+    edge, cloud = sk.funnel_split(10, base_channels=4, input_shape=(16, 16, 1))
+    with pytest.raises(ValueError, match="dependence"):
+        sk.SplitModel(edge, cloud, dependence="all")
+    with pytest.raises(TypeError, match="defence"):
+        sk.SplitModel(edge, cloud, sk.SiftFunnelLoss())
+    model = sk.SplitModel(edge, cloud)
+    with pytest.raises(ValueError, match="loss"):
+        model.compile(loss="mse")
