@@ -307,7 +307,8 @@ class TorchOps(Ops):
         return x.flatten(axis)
 
     def scalar(self, value, like):
-        return self.t.as_tensor(value, dtype=like.dtype, device=like.device)
+        # a fill kernel: as_tensor would copy from host memory and synchronise a GPU stream
+        return self.t.full((), value, dtype=like.dtype, device=like.device)
 
     def log_softmax(self, x, axis=-1):
         return self.t.log_softmax(x, dim=axis)

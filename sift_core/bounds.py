@@ -44,11 +44,6 @@ def _as_scores(ops: Ops, t: Any, name: str):
     return t
 
 
-def _n(ops: Ops, t) -> Any:
-    """Number of entries of a 1-D tensor: an int when static, else a float tensor."""
-    return ops.num_rows(t)
-
-
 def _log_count(ops: Ops, n, like):
     if isinstance(n, (int, np.integer)):
         return math.log(int(n))
@@ -59,28 +54,40 @@ def log_mean_exp(t: Any, *, ops: Ops | None = None):
     """log((1/m) sum_i exp(t_i)) over all entries, shifted by the maximum (never overflows)."""
     ops = ops or get_ops(t)
     t = ops.reshape(t, (-1,))
-    return ops.logsumexp(t) - _log_count(ops, _n(ops, t), t)
+    return ops.logsumexp(t) - _log_count(ops, ops.num_rows(t), t)
+
+
+def _count(ops: Ops, n, like):
+    """A count as a Python float when static, else as a tensor of ``like``'s dtype."""
+    if isinstance(n, (int, np.integer)):
+        return float(n)
+    return ops.cast_like(n, like)
+
+
+def _diag_mask(ops: Ops, s):
+    """Boolean (n, n) mask of the diagonal, built from ``s`` so that a dynamic batch size works."""
+    ones = s * 0.0 + 1.0  # the scores are finite (checked), so this is all ones
+    return (ones - ops.zero_diagonal(ones)) > 0.5
 
 
 def _offdiag_log_mean_exp(ops: Ops, s):
-    n = ops.shape(s)[0]
-    mask = ops.eye_like(n, s) > 0.5
-    masked = ops.where(mask, ops.scalar(-math.inf, s), s)
-    return ops.logsumexp(masked) - math.log(n * (n - 1))
+    n = ops.num_rows(s)
+    masked = ops.where(_diag_mask(ops, s), ops.scalar(-math.inf, s), s)
+    return ops.logsumexp(masked) - _log_count(ops, n * (n - 1), s)
 
 
 def _offdiag_mean(ops: Ops, s):
-    n = ops.shape(s)[0]
-    return ops.sum(ops.zero_diagonal(s)) / (n * (n - 1))
+    n = ops.num_rows(s)
+    return ops.sum(ops.zero_diagonal(s)) / _count(ops, n * (n - 1), s)
 
 
 def _square(ops: Ops, s: Any, name: str = "scores"):
     s = _as_scores(ops, s, name)
     shape = ops.shape(s)
-    if len(shape) != 2 or shape[0] != shape[1]:
+    if len(shape) != 2 or (None not in shape and shape[0] != shape[1]):
         raise ValueError(f"{name} must be a square (n, n) matrix of critic values; got shape {shape}")
-    if shape[0] is None or shape[0] < 2:
-        raise ValueError(f"{name} needs n >= 2 (a static batch size) for off-diagonal marginal pairs; got {shape}")
+    if shape[0] is not None and shape[0] < 2:
+        raise ValueError(f"{name} needs n >= 2 for off-diagonal marginal pairs; got shape {shape}")
     return s
 
 
@@ -208,8 +215,7 @@ def infonce(scores: Any):
     """
     ops = get_ops(scores)
     s = _square(ops, scores, "scores")
-    n = ops.shape(s)[0]
-    value = ops.mean(ops.diag_part(s) - ops.logsumexp(s, axis=1)) + math.log(n)
+    value = ops.mean(ops.diag_part(s) - ops.logsumexp(s, axis=1)) + _log_count(ops, ops.num_rows(s), s)
     return np.float64(value) if ops is NUMPY else value
 
 

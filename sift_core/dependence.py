@@ -164,7 +164,8 @@ def _distance_inners(ops: Ops, x, z, *, unbiased: bool, need: str):
     if ops is NUMPY and n >= min(BLOCKED_MIN_N, FAST_1D_MIN_N):
         sums = _numpy_distance_sums(x, x if z is None else z, n)
         if sums is not None:
-            return _inners_from_sums(sums, n, unbiased=unbiased)
+            diag = None if len(sums) == 5 else (-2.0 * sums[5], -2.0 * sums[6])
+            return _inners_from_sums(sums[:5], n, unbiased=unbiased, diag=diag)
     a_c = centre_matrix(ops, pairwise_distances(ops, x), unbiased=unbiased)
     b_c = a_c if z is None else centre_matrix(ops, pairwise_distances(ops, z), unbiased=unbiased)
     out = {}
@@ -190,13 +191,18 @@ def _numpy_distance_sums(x, z, n):
     return None
 
 
-def _inners_from_sums(sums, n, *, unbiased: bool):
-    s_ab, s_aa, s_bb, ra, rb = sums[:5]
-    if len(sums) == 7 and not unbiased:
-        # shifted sums (distance_sums): the V-statistic counts the diagonal a'_ii = -2 u_i
-        u, v = sums[5:]
-        s_ab, s_aa, s_bb = s_ab + 4.0 * (u @ v), s_aa + 4.0 * (u @ u), s_bb + 4.0 * (v @ v)
-        ra, rb = ra - 2.0 * u, rb - 2.0 * v
+def _inners_from_sums(sums, n, *, unbiased: bool, diag=None):
+    """Centred inner products from ``(S_ab, S_aa, S_bb, r_a, r_b)``.
+
+    ``diag``: the diagonals ``(a_ii, b_ii)`` of matrices whose off-diagonal
+    sums were given (shifted distances, shifted kernels); the V-statistic
+    counts them, the U-statistic ignores every diagonal.
+    """
+    s_ab, s_aa, s_bb, ra, rb = sums
+    if diag is not None and not unbiased:
+        da, db = diag
+        s_ab, s_aa, s_bb = s_ab + da @ db, s_aa + da @ da, s_bb + db @ db
+        ra, rb = ra + da, rb + db
     return {
         "xz": centred_inner(NUMPY, s_ab, ra, rb, n, unbiased=unbiased),
         "xx": centred_inner(NUMPY, s_aa, ra, ra, n, unbiased=unbiased),
@@ -352,20 +358,30 @@ def _offdiag_median(ops: Ops, dist, n):
     return jnp.median(dist[iu])
 
 
-def _kernel_matrix(ops: Ops, x, kernel: str, bandwidth, *, zero_diagonal: bool):
-    """The kernel matrix, Gaussian as ``K - 1 = expm1(-d^2 / (2 sigma^2))``.
+def kernel_shift(ops: Ops, mean_d2, sigma):
+    """The constant ``c = exp(-mean_d2 / (2 sigma^2))`` subtracted from a Gaussian kernel matrix.
 
-    Centring (double or U) removes a constant matrix, so K - 1 gives the same
-    HSIC; it is exactly 0 for a constant variable (not rounding noise that
-    normalisation would blow up) and keeps the digits that K ~ 1 loses.
+    Centring (double or U) removes a constant matrix, so ``K - c`` gives the
+    same HSIC for any c.  Taking K at the mean off-diagonal squared distance
+    keeps the entries at the scale of their variation: a constant variable
+    gives exactly 0 (c = 1; rounding noise would otherwise be blown up by
+    normalisation), and a kernel near the identity (tiny bandwidth) keeps its
+    tiny entries (c ~ 0).  No gradient flows through c; none is needed.
     """
+    return ops.exp(-ops.stop_gradient(mean_d2) / (2.0 * sigma * sigma))
+
+
+def _kernel_matrix(ops: Ops, x, kernel: str, bandwidth, *, zero_diagonal: bool):
+    """The kernel matrix: ``x_c x_c'`` (linear) or ``exp(-d^2 / (2 sigma^2)) - c`` (:func:`kernel_shift`)."""
     if kernel == "linear":
         x = centre_columns(ops, ops.to_acc(x))
         k = ops.matmul(x, ops.transpose(x))
     else:
         d2 = pairwise_distances(ops, x, squared=True)
         sigma = _median_bandwidth(ops, d2) if bandwidth == "median" else ops.scalar(float(bandwidth), d2)
-        k = ops.expm1(-d2 / (2.0 * sigma * sigma))
+        n = ops.num_rows(d2)
+        c = kernel_shift(ops, ops.sum(d2) / (n * (n - 1)), sigma)
+        k = ops.exp(-d2 / (2.0 * sigma * sigma)) - c
     return ops.zero_diagonal(k) if zero_diagonal else k
 
 
@@ -421,12 +437,11 @@ def hsic(
     if ops is NUMPY and kernel == "gaussian" and n >= BLOCKED_MIN_N:
         from ._dcov_numba import gaussian_kernel_sums
 
-        s, s_kk, s_ll, rk, rl = gaussian_kernel_sums(x, z, bandwidth)
-        v = centred_inner(NUMPY, s, rk, rl, n, unbiased=unbiased)
+        sums = gaussian_kernel_sums(x, z, bandwidth)
+        inner = _inners_from_sums(sums[:5], n, unbiased=unbiased, diag=sums[5:])
+        v = inner["xz"]
         if normalized:
-            vk = centred_inner(NUMPY, s_kk, rk, rk, n, unbiased=unbiased)
-            vl = centred_inner(NUMPY, s_ll, rl, rl, n, unbiased=unbiased)
-            v = _ratio(NUMPY, v, vk, vl)
+            v = _ratio(NUMPY, v, inner["xx"], inner["zz"])
         return _finish(ops, v, x)
     k_c, l_c = (
         centre_matrix(ops, _kernel_matrix(ops, u, kernel, bandwidth, zero_diagonal=unbiased), unbiased=unbiased)

@@ -12,8 +12,8 @@ noisier (and, for the V-statistic, more biased) statistic than on ``W * b``.
 
 The losses here therefore compute dCor/HSIC on the **gathered** batch by
 default (``penalty_batch="global"``): ``x`` (and labels) are all-gathered
-without gradient, ``z`` with ``torch.distributed.nn.functional.all_gather``,
-whose backward sums the gradients from every process.  Each process then
+without gradient, ``z`` with an all-gather whose backward sums the gradients
+from every process (an all-reduce) and keeps this process's slice.  Each process then
 computes the same global penalty; its gradient reaches each process's own
 ``z`` slice ``W`` times (once per process), and DDP's division by ``W`` makes
 the parameter update exactly that of one process on the global batch.  The
@@ -82,9 +82,28 @@ def gather_batch(t: torch.Tensor, *, differentiable: bool) -> torch.Tensor:
     if not is_distributed():
         return t
     if differentiable:
-        from torch.distributed.nn.functional import all_gather
-
-        return torch.cat(all_gather(t.contiguous()), dim=0)
+        return _GatherWithGrad.apply(t)
     parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
     dist.all_gather(parts, t.detach().contiguous())
     return torch.cat(parts, dim=0)
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """All-gather along dim 0 whose backward sums every process's gradient and keeps this process's slice.
+
+    (The same as ``torch.distributed.nn.functional.all_gather``, with only
+    all_gather and all_reduce, which every backend implements.)
+    """
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        ctx.rank, ctx.n = dist.get_rank(), t.shape[0]
+        parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, t.contiguous())
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)  # every process's loss depends on every slice
+        return grad[ctx.rank * ctx.n: (ctx.rank + 1) * ctx.n]

@@ -95,5 +95,6 @@ def load_unit(path: str | os.PathLike, key: str) -> dict | None:
     return None
 
 
-def save_unit(path: str | os.PathLike, key: str, result: dict, *, seconds: float | None = None) -> None:
-    write_json(path, {"key": key, "seconds": seconds, "result": result})
+def save_unit(path: str | os.PathLike, key: str, result: dict, *, seconds: float | None = None,
+              cpu_seconds: float | None = None) -> None:
+    write_json(path, {"key": key, "seconds": seconds, "cpu_seconds": cpu_seconds, "result": result})

@@ -173,8 +173,8 @@ def run_experiment(
     recons: dict[str, dict[str, np.ndarray]] = {"inverse_network": {}, "rmle": {}}
     for defence in _progress(spec.defences, progress, desc="defences", unit="defence"):
         d_dict = next(d for d in spec_dict["defences"] if d["name"] == defence.name)
-        train_key = cache.settings_hash(backend.name, getattr(backend, "version", ""), data_key, spec_dict["model"], spec_dict["training"],
-                                        d_dict, spec.seed)
+        train_key = cache.settings_hash(backend.name, getattr(backend, "version", ""), data_key,
+                                        spec_dict["model"], spec_dict["training"], d_dict, spec.seed)
         ddir = out / "cache" / defence.name
         model = _Model(backend, spec, defence, data, ddir / f"train-{train_key}", progress, events)
         units = {
@@ -191,16 +191,17 @@ def run_experiment(
             path = ddir / f"{unit}.json"
             cached = cache.load_unit(path, key) if resume else None
             if cached is None:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 cached = compute()
                 seconds = time.perf_counter() - t0
-                cache.save_unit(path, key, cached, seconds=seconds)
+                cache.save_unit(path, key, cached, seconds=seconds, cpu_seconds=time.process_time() - c0)
                 _event(events, "done", defence.name, unit=unit, seconds=seconds)
                 _say(f"[{defence.name}] {unit}: {_summary(unit, cached)} ({seconds:.1f} s)", progress, log)
             else:
                 _event(events, "cached", defence.name, unit=unit)
                 _say(f"[{defence.name}] {unit}: cached", progress, log)
-            timings[defence.name][unit] = (cache.read_json(path) or {}).get("seconds")
+            saved = cache.read_json(path) or {}
+            timings[defence.name][unit] = (saved.get("seconds"), saved.get("cpu_seconds"))
             results[unit] = cached
         for attack in ("inverse_network", "rmle"):
             recon_path = ddir / f"{attack}_recon.npy"
@@ -229,12 +230,23 @@ def _summary(unit: str, r: dict) -> str:
 
 
 def _timings_md(timings: dict) -> str:
-    lines = ["| defence | " + " | ".join(f"{u} (s)" for u in ("model", "criterion", "inverse_network", "rmle")) + " |",
-             "|---|---|---|---|---|"]
+    """Wall / CPU seconds of each unit when it was computed (CPU: this process, all threads)."""
+    units = ("model", "criterion", "inverse_network", "rmle")
+    lines = ["Seconds per unit, wall / CPU (CPU time of all threads of the process).", "",
+             "| defence | " + " | ".join(units) + " |", "|---|---|---|---|---|"]
+    total = [0.0, 0.0]
     for name, t in timings.items():
-        cells = [("cached" if v is None else f"{v:.1f}") for v in (t.get(u) for u in ("model", "criterion",
-                                                                                         "inverse_network", "rmle"))]
+        cells = []
+        for u in units:
+            wall, cpu = t.get(u, (None, None))
+            if wall is None:
+                cells.append("n/a")
+                continue
+            total[0] += wall
+            total[1] += cpu or 0.0
+            cells.append(f"{wall:.1f} / {cpu:.1f}" if cpu is not None else f"{wall:.1f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", f"Total: {total[0]:.0f} s wall, {total[1]:.0f} s CPU."]
     return "\n".join(lines) + "\n"
 
 

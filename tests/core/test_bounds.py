@@ -223,3 +223,18 @@ def test_tensorflow_bounds_equal_numpy_and_mine_gradient():
         value, state = bounds.mine_ema(tf.constant(tj), tmv, ema, rate=0.05)
     grad = tape.gradient(value, tmv).numpy()
     np.testing.assert_allclose(grad, -np.exp(tm - float(state)) / 9, rtol=1e-12)
+
+
+def test_tensorflow_graph_with_a_dynamic_batch_size():
+    tf = pytest.importorskip("tensorflow")
+    tj, tm, s, ema = _example()
+    ref = _all_bounds(tj, tm, s, ema)
+    spec = [tf.TensorSpec([None], tf.float64), tf.TensorSpec([None], tf.float64), tf.TensorSpec([None, None], tf.float64)]
+
+    @tf.function(input_signature=spec)
+    def run(a, b, m):
+        return _all_bounds(a, b, m, ema)
+
+    got = run(tf.constant(tj), tf.constant(tm), tf.constant(s))
+    for name, value in got.items():
+        assert float(value) == pytest.approx(ref[name], abs=1e-12), name

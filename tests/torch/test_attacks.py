@@ -67,7 +67,8 @@ def invertible_conv():
 def test_decoder_outputs_exact_image_shape_in_unit_range(feature_shape, image_shape):
     torch.manual_seed(0)
     dec = build_decoder(feature_shape, image_shape, width=16, min_width=8).eval()
-    out = dec(torch.randn(3, *feature_shape))
+    with torch.no_grad():
+        out = dec(torch.randn(3, *feature_shape))
     assert tuple(out.shape) == (3, *image_shape)
     assert float(out.min()) > 0 and float(out.max()) < 1  # sigmoid output
 
@@ -82,17 +83,28 @@ def test_decoder_uses_transposed_convolutions_batchnorm_and_sigmoid():
 
 # ---------------------------------------------------------------------------- inverse network
 def test_inverse_network_reconstructs_from_invertible_edge_and_fails_on_uninformative_ones(digits16):
-    aux, private = digits16[:800], digits16[1500:1600]
-    kw = dict(image_shape=(1, 16, 16), epochs=6, width=32, min_width=16, seed=0, progress=False)
+    # Measured over seeds 0-2 with these settings: SSIM 0.985-0.986 (invertible), 0.03 (constant),
+    # 0.14-0.19 (noise); MSE 0.0014-0.0017, 0.076-0.078, 0.058-0.059.
+    aux, private = digits16[:500], digits16[1500:1600]
+    kw = dict(image_shape=(1, 16, 16), epochs=4, width=16, min_width=16, seed=0, progress=False)
     good = InverseNetworkAttack(invertible_conv(), **kw).fit(aux).evaluate(private)
     const = InverseNetworkAttack(Constant(), **kw).fit(aux).evaluate(private)
     noise = InverseNetworkAttack(PureNoise(), **kw).fit(aux).evaluate(private)
-    assert good.mean_ssim > 0.8 and good.mean_mse < 0.01
+    assert good.mean_ssim > 0.9 and good.mean_mse < 0.005
     # Without information the best decoder outputs about the mean digit: structure is lost.
     for bad in (const, noise):
-        assert bad.mean_ssim < 0.45
-        assert bad.mean_ssim < good.mean_ssim - 0.4
-        assert bad.mean_mse > 5 * good.mean_mse
+        assert bad.mean_ssim < 0.35
+        assert bad.mean_mse > 10 * good.mean_mse
+
+
+def test_decoder_batchnorm_statistics_match_the_final_weights(digits16):
+    # After a short run at lr 0.01 the momentum-averaged BatchNorm statistics trail the weights;
+    # fit() recomputes them, so the eval-mode decoder is as good on the auxiliary data as training said.
+    aux = digits16[:300]
+    attack = InverseNetworkAttack(invertible_conv(), image_shape=(1, 16, 16), epochs=3, width=16, min_width=16,
+                                  seed=1, progress=False).fit(aux)
+    eval_mse = attack.evaluate(aux).mean_mse
+    assert eval_mse < 1.5 * attack.history[-1]
 
 
 def test_inverse_network_on_flat_features_and_reproducible(digits16):

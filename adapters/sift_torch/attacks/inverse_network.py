@@ -118,7 +118,8 @@ class InverseNetworkAttack:
         """Query the edge on ``aux_x`` (N, C, H, W) in [0, 1] and train the decoder on (z, x) pairs.
 
         Calling ``fit`` again continues training the same decoder for another ``epochs``.
-        Returns ``self``.
+        At the end, the decoder's BatchNorm statistics are recomputed over the auxiliary
+        features with the final weights (see :func:`_recalibrate_batchnorm`). Returns ``self``.
         """
         x = as_images(aux_x, "aux_x", self.image_shape)
         if x.shape[0] < 2:
@@ -158,6 +159,7 @@ class InverseNetworkAttack:
             self.history.append(total / count)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(mse=f"{self.history[-1]:.4f}")
+        _recalibrate_batchnorm(decoder, z, batch_size=self.batch_size, device=self.device)
         decoder.eval()
         return self
 
@@ -180,6 +182,32 @@ class InverseNetworkAttack:
         z = query_edge(self.edge, x, batch_size=bs, device=self.device)
         x_hat = self.reconstruct(z, batch_size=bs)
         return AttackResult.from_images(self.name, x.cpu(), x_hat)
+
+
+@torch.no_grad()
+def _recalibrate_batchnorm(decoder: nn.Module, z: torch.Tensor, *, batch_size: int, device: torch.device) -> None:
+    """Recompute every BatchNorm's running statistics as exact averages over the auxiliary features.
+
+    The running averages (momentum 0.1) trail weights that moved during training; after a short
+    run they can be far from the final network's statistics, and the eval-mode decoder then
+    reconstructs much worse than its training loss says. One pass with the final weights and
+    a cumulative average (momentum None) removes that lag.
+    """
+    norms = [m for m in decoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    decoder.train()
+    try:
+        for sl in iter_batches(z.shape[0], batch_size):
+            if sl.stop - sl.start >= 2:
+                decoder(z[sl].to(device))
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
 
 
 def _progress(iterable, enabled: bool, desc: str):

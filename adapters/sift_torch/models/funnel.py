@@ -60,7 +60,20 @@ def funnel_head(
 
 
 class FunnelEdge(nn.Module):
-    """SiftFunnel edge model: ``trunk -> SE -> triplet attention -> funnel -> SE -> CBAM``.
+    """SiftFunnel edge model: ``trunk -> SE -> triplet -> funnel -> SE -> CBAM -> standardise -> activation``.
+
+    The output stage (``output_norm=True``, the default) is this library's
+    change to the authors' edge, which ends ``... 5x5 conv -> ReLU -> SE -> CBAM``.
+    Everything the cloud does after the transmission is batch-normalised, so
+    the cloud cannot tell ``z`` from ``c * z``: the L1 term ``mean|z|`` then has a
+    free direction, and Adam (which rescales even a tiny gradient to a full
+    step) shrinks the features' scale geometrically.  The cloud's batch-norm
+    running statistics lag behind, so evaluation accuracy drops to chance,
+    and with a ReLU the features end at exactly 0 (the collapse of
+    METHOD.md section 7).  Standardising each transmitted channel (batch
+    norm without affine parameters) fixes the scale, so ``mean|z|`` measures
+    what it is meant to (how concentrated, how sparse, the features are), and
+    the activation after it can never see only negative inputs.
 
     Parameters
     ----------
@@ -72,6 +85,8 @@ class FunnelEdge(nn.Module):
     pool : halve the spatial size inside the funnel (the authors' CNN does, so
         that its one-block trunk reaches the two-block split's resolution).
     output_activation : "leaky_relu" (default), "relu" (authors), "identity", "tanh", "silu".
+    output_norm : standardise z before the output activation (default); False
+        gives the authors' order (the activation ends the funnel, before SE and CBAM).
     se_reduction, out_se_reduction, cbam_ratio : attention bottlenecks
         (authors' CNN: 32, 4, 6).
 

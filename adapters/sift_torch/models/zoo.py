@@ -137,6 +137,7 @@ def split_parts(
     feature_channels: int | None = None,
     funnel_channels: int | None = None,
     output_activation: str = "leaky_relu",
+    output_norm: bool = True,
     normalize: tuple[float, float] = (0.5, 0.5),
 ) -> tuple[nn.Module, nn.Module, int]:
     """``(edge, cloud, channels)`` of an architecture, without a defence applied.
@@ -157,7 +158,7 @@ def split_parts(
         raise ValueError(f"normalize must be a pair (mean, std); got {normalize!r}")
     fkw = {"normalize": {"mean": normalize[0], "std": normalize[1]}}
     if funnel:
-        fkw.update(out_channels=out, output_activation=output_activation)
+        fkw.update(out_channels=out, output_activation=output_activation, output_norm=bool(output_norm))
     return _BUILDERS[arch](in_channels, hw, num_classes, width, fc, bool(funnel), fkw)
 
 
@@ -173,6 +174,7 @@ def build_split(
     feature_channels: int | None = None,
     funnel_channels: int | None = None,
     output_activation: str = "leaky_relu",
+    output_norm: bool = True,
     normalize: tuple[float, float] = (0.5, 0.5),
     seed: int | None = None,
 ) -> SplitModel:
@@ -191,8 +193,9 @@ def build_split(
     feature_channels : channels of the undefended split's features (2 * width).
     funnel_channels : transmitted channels of the funnel edge (12 / 4 / 6 for
         cnn / vgg16 / resnet18).
-    output_activation : the funnel's last activation (default LeakyReLU; see
-        :func:`~sift_torch.models.funnel_head`).
+    output_activation, output_norm : the funnel's output stage (default:
+        standardise, then LeakyReLU; ``output_norm=False, output_activation="relu"``
+        is the authors' edge; see :class:`~sift_torch.models.FunnelEdge`).
     normalize : (mean, std) applied inside the edge to the [0, 1] input.
     seed : initialise the weights from this seed (the global RNG is left untouched).
 
@@ -205,7 +208,7 @@ def build_split(
     kwargs = dict(
         in_channels=in_channels, image_size=image_size, num_classes=num_classes, funnel=use_funnel,
         width=width, feature_channels=feature_channels, funnel_channels=funnel_channels,
-        output_activation=output_activation, normalize=normalize,
+        output_activation=output_activation, output_norm=output_norm, normalize=normalize,
     )
     if seed is None:
         edge, cloud, channels = split_parts(arch, **kwargs)
