@@ -23,9 +23,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
-
 import sift_torch as st
+import torch
 
 CONFIGS = {
     # name: (defence, build settings, train settings)

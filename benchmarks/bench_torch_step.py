@@ -18,11 +18,11 @@ import argparse
 import statistics
 import time
 
+import sift_torch as st
 import torch
 import torch.nn.functional as F
 
 import sift_core
-import sift_torch as st
 
 
 def _sync(device):

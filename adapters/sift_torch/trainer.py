@@ -25,6 +25,7 @@ import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,7 +40,11 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorData
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .distributed import is_distributed, setup_distributed, world
 
-__all__ = ["TrainConfig", "Trainer", "fit", "evaluate", "as_dataset", "ResumableSampler"]
+__all__ = ["TrainConfig", "Trainer", "fit", "evaluate", "as_dataset", "ResumableSampler", "ChanceAccuracyWarning"]
+
+
+class ChanceAccuracyWarning(UserWarning):
+    """Training accuracy is still at chance level after a few epochs."""
 
 
 @dataclass
@@ -236,8 +241,6 @@ class Trainer:
         if state["world_size"] == self.world_size:
             restore_rng(state["rng"][self.rank], self.device)
         else:
-            import warnings
-
             warnings.warn(f"checkpoint written by {state['world_size']} process(es), resuming on "
                           f"{self.world_size}: random streams are re-seeded, the run is not bit-identical",
                           RuntimeWarning, stacklevel=3)
@@ -301,16 +304,29 @@ class Trainer:
             if isinstance(reg, torch.Tensor):
                 terms["regularization"] = reg.detach()
                 terms["total"] = terms.get("total", loss.detach()) + reg.detach()
+            self._num_classes = logits.shape[1]
             terms["correct"] = (logits.detach().argmax(1) == y).sum().to(torch.float64)
             terms["seen"] = torch.tensor(float(y.numel()), dtype=torch.float64, device=self.device)
             for k, v in terms.items():
                 v = v.detach().to(torch.float64)
                 sums[k] = sums[k] + v if k in sums else v.clone()
-            if not isinstance(bar, _Plain) and (step + 1) % c.log_every == 0:
-                bar.set_postfix(loss=f"{float(total.detach()):.4f}")
+            # one host read every log_every steps (every step on CPU, where it is free)
+            if self.device.type == "cpu" or (step + 1) % c.log_every == 0:
+                value = float(total.detach())
+                if not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"the training loss became {value} at epoch {epoch + 1}, step {step + 1} (terms: "
+                        f"{ {k: float(v) for k, v in terms.items()} }): lower the learning rate (lr={c.lr}) or "
+                        f"clip gradients (TrainConfig(max_grad_norm=...)); the last checkpoint holds finite weights"
+                    )
+                if not isinstance(bar, _Plain) and (step + 1) % c.log_every == 0:
+                    bar.set_postfix(loss=f"{value:.4f}")
             for cb in self.callbacks:
                 cb(self, {"epoch": epoch, "step": step, "global_step": global_step, "loss": total.detach()})
             if c.checkpoint_every and global_step % c.checkpoint_every == 0 and step + 1 < steps_per_epoch:
+                if not math.isfinite(float(sums["total"])):
+                    raise FloatingPointError(f"non-finite training loss before step {global_step}'s checkpoint: "
+                                             f"lower the learning rate (lr={c.lr}); no checkpoint was written")
                 self.save(epoch, step + 1, global_step, sums)
         return sums
 
@@ -321,12 +337,23 @@ class Trainer:
         if is_distributed():
             dist.all_reduce(vec)
         vals = dict(zip(keys, vec.tolist()))
+        if not all(math.isfinite(v) for v in vals.values()):
+            raise FloatingPointError(
+                f"non-finite training metrics in epoch {epoch + 1} ({vals}): lower the learning rate "
+                f"(lr={c.lr}) or clip gradients (TrainConfig(max_grad_norm=...)); no checkpoint was written"
+            )
         seen = vals.pop("seen", 0.0)
         correct = vals.pop("correct", 0.0)
         denom = steps * self.world_size
         row: dict[str, Any] = {"epoch": epoch + 1}
         row.update({f"train_{k}": v / denom for k, v in vals.items()})
         row["train_accuracy"] = correct / seen if seen else float("nan")
+        k = getattr(self, "_num_classes", 0)
+        if epoch >= 2 and k >= 2 and row["train_accuracy"] < 1.5 / k:
+            warnings.warn(
+                f"training accuracy is {row['train_accuracy']:.3f} after {epoch + 1} epochs, about chance for {k} "
+                f"classes: the model is not learning. Lower the learning rate (lr={c.lr}; 2e-3 trains the funnel "
+                f"models, 1e-2 does not) or check the labels.", ChanceAccuracyWarning, stacklevel=3)
         if test_ds is not None:
             row["test_accuracy"] = evaluate(self.model, test_ds, batch_size=c.eval_batch_size, device=self.device)
         row["lr"] = self.optimizer.param_groups[0]["lr"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -144,7 +145,12 @@ def main(argv: list[str] | None = None) -> int:
             return _summarize(args)
         return _assess(args)
     except (SpecError, FileNotFoundError, ValueError, ImportError) as exc:
-        print(f"siftfunnel: error: {exc}", file=sys.stderr)
+        if os.environ.get("SIFTFUNNEL_DEBUG"):
+            raise
+        kind = "" if isinstance(exc, SpecError) else f"{type(exc).__name__}: "
+        print(f"siftfunnel: error: {kind}{exc}", file=sys.stderr)
+        if not isinstance(exc, SpecError):
+            print("(set SIFTFUNNEL_DEBUG=1 for the full traceback)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nsiftfunnel: interrupted; finished defences and attacks are saved. "

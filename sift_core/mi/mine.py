@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,6 +207,7 @@ def mine(
     averaging: float = 0.99,
     dtype: str = "float32",
     inputs: str = "rank",
+    workers: int | None = None,
     eval_shifts: int = 8,
     n_blocks: int = 10,
 ) -> MIEstimate:
@@ -272,6 +275,7 @@ def mine(
         dtype=np.float32 if dtype == "float32" else np.float64,
     )
     eval_shifts = check_int(eval_shifts, "eval_shifts", minimum=1)
+    workers = min(os.cpu_count() or 1, folds) if workers is None else check_int(workers, "workers", minimum=1)
     n_blocks = check_int(n_blocks, "n_blocks", minimum=2)
 
     x = to_numpy_samples(x, "x", min_n=4)
@@ -290,13 +294,22 @@ def mine(
     w = np.hstack([x, z])
     w = _preprocess(w, inputs).astype(opts.dtype)
     dx = x.shape[1]
-    results = []
+    # one generator per fold: the result does not depend on how the folds are scheduled
+    fold_rngs = rng.spawn(len(parts))
+
+    def fit(k: int) -> dict:
+        mask = np.ones(n, dtype=bool)
+        mask[parts[k]] = False
+        held = _HeldOut(w[parts[k], :dx], w[parts[k], dx:], eval_shifts, n_blocks)
+        return _train(w[mask, :dx], w[mask, dx:], held, fold_rngs[k], opts)
+
     with _one_blas_thread():
-        for test in parts:
-            mask = np.ones(n, dtype=bool)
-            mask[test] = False
-            held = _HeldOut(w[test, :dx], w[test, dx:], eval_shifts, n_blocks)
-            results.append(_train(w[mask, :dx], w[mask, dx:], held, rng, opts))
+        if workers > 1 and len(parts) > 1:
+            # numpy releases the GIL inside its kernels, so folds overlap on separate cores
+            with ThreadPoolExecutor(max_workers=min(workers, len(parts))) as pool:
+                results = list(pool.map(fit, range(len(parts))))
+        else:
+            results = [fit(k) for k in range(len(parts))]
     sizes = np.array([len(p) for p in parts], dtype=float)
     values = np.array([r["value"] for r in results])
     blocks = np.concatenate([r["blocks"] for r in results])

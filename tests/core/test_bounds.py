@@ -229,7 +229,7 @@ def test_tensorflow_graph_with_a_dynamic_batch_size():
     tf = pytest.importorskip("tensorflow")
     tj, tm, s, ema = _example()
     ref = _all_bounds(tj, tm, s, ema)
-    spec = [tf.TensorSpec([None], tf.float64), tf.TensorSpec([None], tf.float64), tf.TensorSpec([None, None], tf.float64)]
+    spec = [tf.TensorSpec(shape, tf.float64) for shape in ([None], [None], [None, None])]
 
     @tf.function(input_signature=spec)
     def run(a, b, m):

@@ -12,12 +12,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import sift_torch as st
 import torch
+from sift_torch.trainer import TrainConfig, Trainer
 from sklearn.datasets import load_digits
 from torch import nn
-
-import sift_torch as st
-from sift_torch.trainer import TrainConfig, Trainer
 
 
 def digits(n: int):

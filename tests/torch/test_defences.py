@@ -9,9 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-import sift_core  # noqa: E402
 import sift_torch as st  # noqa: E402
 from sift_torch.defences import DEFENCES  # noqa: E402
+
+import sift_core  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sorted(DEFENCES))

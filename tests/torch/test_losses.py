@@ -11,8 +11,9 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-import sift_core  # noqa: E402
 import sift_torch as st  # noqa: E402
+
+import sift_core  # noqa: E402
 
 
 def _batch(seed=0, n=24, dtype=torch.float64):
