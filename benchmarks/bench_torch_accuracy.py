@@ -99,7 +99,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--width", type=int, default=64)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--device", default=None)
     ap.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--json", default=None, help="also write the rows to this file")
@@ -107,12 +107,14 @@ def main(argv=None):
     train, test, size = load(args.dataset, args.data_dir)
     dev = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(f"{args.dataset}: {len(train[0])} train / {len(test[0])} test, {size}x{size}; device {dev}; "
-          f"torch {torch.__version__}; width {args.width}, batch {args.batch}, seed {args.seed}")
+          f"torch {torch.__version__}; width {args.width}, batch {args.batch}, seeds {args.seeds}")
     rows = []
-    for name in args.configs:
-        row = run(name, train, test, size, args)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+    for seed in args.seeds:
+        args.seed = seed
+        for name in args.configs:
+            row = {"seed": seed, **run(name, train, test, size, args)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

@@ -1,7 +1,7 @@
 """Distance covariance of two one-dimensional samples in O(n log n) time and O(n) memory.
 
 Huo and Szekely (2016), "Fast computing for distance covariance",
-Technometrics 58(4): the five sums that :func:`sift_core.dependence.centred_inner`
+Technometrics 58(4): the five sums that :func:`sift_core._pairwise.centred_inner`
 needs are obtained without forming the n x n distance matrices.
 
 * Row sums: with the sample sorted, ``v_(0) <= ... <= v_(n-1)``, prefix sums

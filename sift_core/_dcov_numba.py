@@ -2,7 +2,7 @@
 
 The distance covariance of x and z (V- and U-statistics alike) depends on the
 distance matrices ``a`` and ``b`` only through five sums (see
-:func:`sift_core.dependence.centred_inner`)::
+:func:`sift_core._pairwise.centred_inner`)::
 
     S_ab = sum_ij a_ij b_ij,  S_aa,  S_bb,  row sums r_a = a 1,  r_b = b 1
 
@@ -13,7 +13,7 @@ Squared distances come one of two ways (``method``):
   in O(n * block) memory.  The identity cancels far from the origin, so the
   columns are centred first (the statistics are translation invariant), and
   squared distances within rounding of zero are set to zero
-  (:func:`sift_core.dependence.gram_zero_tolerance`), so that repeated samples
+  (:func:`sift_core._pairwise.gram_zero_tolerance`), so that repeated samples
   are exactly at distance 0.  Fast for many dimensions.
 * "direct": sums of squared coordinate differences over tiles of columns that
   stay in cache; exact, and faster than BLAS when the dimensions are few
@@ -31,7 +31,8 @@ import numpy as np
 from numba import njit
 
 from ._backend import NUMPY
-from .dependence import bandwidth_from_distances, centre_columns, gram_zero_tolerance, kernel_shift
+from ._pairwise import centre_columns, gram_zero_tolerance
+from .dependence import bandwidth_from_distances, kernel_shift
 
 __all__ = ["distance_sums", "gaussian_kernel_sums", "upper_sq_distances"]
 
@@ -174,7 +175,7 @@ def distance_sums(
     ``shifted=True`` returns the same sums of the off-diagonal matrices
     ``a'_ij = a_ij - u_i - u_j`` (``i != j``, zero diagonal), followed by ``u``
     and ``v``: ``u_i = |x_i - m|`` is the distance to the column-median point
-    ``m`` (:func:`sift_core.dependence.centre_columns`).  Centring removes such
+    ``m`` (:func:`sift_core._pairwise.centre_columns`).  Centring removes such
     additive terms exactly, so the statistic is unchanged, but an outlier's
     large distances, which double centring would cancel, never enter the sums
     (``dependence._inners_from_sums`` adds the V-statistic's diagonal

@@ -2,10 +2,20 @@
 
 Models (the funnel edge, the upsampling cloud, undefended CNN / VGG-16 /
 ResNet-18 splits), the SiftFunnel objective and baseline defences, a
-trainer with checkpoints, resume and DDP, and edge profiling.  Every formula
-is a call into :mod:`sift_core`.
+trainer with checkpoints, resume and DDP, edge profiling, model inversion
+attacks (inverse network, rMLE) and MINE.  Every formula is a call into
+:mod:`sift_core`.
 """
 
+from .attacks import (
+    AttackResult,
+    InverseNetworkAttack,
+    InversionDecoder,
+    RMLEAttack,
+    build_decoder,
+    reconstruction_metrics,
+    total_variation,
+)
 from .attention import CBAM, SqueezeExcitation, TripletAttention
 from .checkpoint import load_checkpoint, save_checkpoint
 from .defences import (
@@ -21,9 +31,11 @@ from .defences import (
 )
 from .distributed import gather_batch, setup_distributed
 from .losses import CrossEntropyLoss, DeadFeaturesWarning, FeatureLoss, SiftFunnelLoss, check_dead_features
+from .mine import MineCritic, estimate_mi_torch
 from .models import FunnelEdge, InputAdapter, SplitModel, UpsamplingCloud, build_split, split_parts
 from .profile import EdgeProfile, count_flops, count_parameters, profile_edge
-from .trainer import TrainConfig, Trainer, evaluate, fit
+from .trainer import ChanceAccuracyWarning, TrainConfig, Trainer, evaluate, fit
+from .viz import grid_image, save_reconstruction_grid
 
 __all__ = [
     "CBAM",
@@ -55,10 +67,22 @@ __all__ = [
     "count_flops",
     "TrainConfig",
     "Trainer",
+    "ChanceAccuracyWarning",
     "fit",
     "evaluate",
     "save_checkpoint",
     "load_checkpoint",
     "setup_distributed",
     "gather_batch",
+    "InverseNetworkAttack",
+    "RMLEAttack",
+    "AttackResult",
+    "InversionDecoder",
+    "build_decoder",
+    "reconstruction_metrics",
+    "total_variation",
+    "MineCritic",
+    "estimate_mi_torch",
+    "grid_image",
+    "save_reconstruction_grid",
 ]

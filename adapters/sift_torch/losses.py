@@ -58,15 +58,10 @@ class FeatureLoss(nn.Module):
     :mod:`sift_torch.distributed`).  ``check_dead``: warn when z is all zero
     over a batch; on CPU every batch is checked, on other devices the flag
     accumulates on the device and is read every ``check_every`` calls.
-    ``compile_terms``: run the terms through ``torch.compile`` (worth it on GPUs,
-    where the uncompiled penalties are launch-bound; the first call compiles).
     """
 
-    def __init__(self, *, penalty_batch: str = "global", check_dead: bool = True, check_every: int = 50,
-                 compile_terms: bool = False):
+    def __init__(self, *, penalty_batch: str = "global", check_dead: bool = True, check_every: int = 50):
         super().__init__()
-        self.compile_terms = bool(compile_terms)
-        self._compiled = None
         if penalty_batch not in PENALTY_BATCHES:
             raise ValueError(f"penalty_batch must be one of {PENALTY_BATCHES}; got {penalty_batch!r}")
         if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
@@ -104,19 +99,10 @@ class FeatureLoss(nn.Module):
             )
         if self.check_dead:
             self._watch(z)
-        terms = self._terms_fn()(x, z, logits, labels, self.dependence_batch(x, z, self._gather_labels(labels)))
+        terms = self.compute_terms(x, z, logits, labels, self.dependence_batch(x, z, self._gather_labels(labels)))
         self.terms = {k: v.detach() for k, v in terms.items()}
         self.terms["nonzero"] = (z.detach() != 0).float().mean()
         return terms["total"]
-
-    def _terms_fn(self):
-        if not self.compile_terms:
-            return self.compute_terms
-        if self._compiled is None:
-            # fuses the penalties' many small element-wise kernels; on a GPU at batch 128 the
-            # uncompiled penalties are bound by kernel launches, not arithmetic
-            self._compiled = torch.compile(self.compute_terms)
-        return self._compiled
 
     def _gather_labels(self, labels):
         return None
@@ -171,10 +157,8 @@ class SiftFunnelLoss(FeatureLoss):
         penalty_batch: str = "global",
         check_dead: bool = True,
         check_every: int = 50,
-        compile_terms: bool = False,
     ):
-        super().__init__(penalty_batch=penalty_batch, check_dead=check_dead, check_every=check_every,
-                         compile_terms=compile_terms)
+        super().__init__(penalty_batch=penalty_batch, check_dead=check_dead, check_every=check_every)
         self.settings = dict(alpha=alpha, beta=beta, lambda_1=lambda_1, gamma=gamma, epsilon=epsilon,
                              unbiased=bool(unbiased), include_diagonal=bool(include_diagonal))
         # validate now (a scalar batch through the core) rather than at the first step

@@ -45,7 +45,8 @@ class MineCritic(nn.Module):
     x_shape, z_shape : the per-sample shapes of x and z.
     hidden : widths of the hidden layers (at least one).
     activation : "relu", "elu", "tanh" or "softplus".
-    conv : encode 3-D (C, H, W) samples with convolutions; ``None``: whenever a shape is 3-D.
+    conv : encode 3-D (C, H, W) samples with a small convolutional encoder (default); ``False``
+        flattens every sample.
     """
 
     def __init__(
@@ -55,7 +56,7 @@ class MineCritic(nn.Module):
         *,
         hidden: tuple[int, ...] = (64, 64),
         activation: str = "relu",
-        conv: bool | None = None,
+        conv: bool = True,
     ):
         super().__init__()
         if isinstance(hidden, int):
@@ -70,9 +71,7 @@ class MineCritic(nn.Module):
             shape = tuple(int(s) for s in shape)
             if len(shape) == 0 or min(shape) < 1:
                 raise ValueError(f"{name} must be a non-empty per-sample shape; got {shape}")
-            use_conv = (len(shape) == 3) if conv is None else bool(conv)
-            if use_conv and len(shape) != 3:
-                raise ValueError(f"conv=True needs (C, H, W) samples; {name} is {shape}")
+            use_conv = bool(conv) and len(shape) == 3
             enc = _conv_encoder(shape) if use_conv else nn.Flatten()
             with torch.no_grad():
                 dims.append(int(enc(torch.zeros(1, *shape)).shape[1]))
@@ -191,7 +190,7 @@ def estimate_mi_torch(
     objective: str = "mine",
     hidden: tuple[int, ...] = (64, 64),
     activation: str = "relu",
-    conv: bool | None = None,
+    conv: bool = True,
     lr: float = 1e-3,
     batch_size: int = 128,
     max_steps: int = 2000,
@@ -230,7 +229,7 @@ def estimate_mi_torch(
     for images fed to a conv encoder).
 
     ``x``: (n, ...) and ``z``: (n, ...) arrays or tensors; image-shaped (n, C, H, W) samples
-    get a convolutional encoder (``conv=None``: automatic). ``device``: default the device
+    get a convolutional encoder (``conv=False``: flattened). ``device``: default the device
     of ``x`` if it is a tensor, else the CPU. Reproducible for a given ``seed``.
 
     Returns a :class:`sift_core.mi.MIEstimate` (``.value`` in nats, ``.stderr`` over held-out

@@ -35,9 +35,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
+from torch.utils.data import DataLoader
 
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .data import NoProgress, ResumableSampler, as_dataset, progress
 from .distributed import is_distributed, setup_distributed, world
 
 __all__ = ["TrainConfig", "Trainer", "fit", "evaluate", "as_dataset", "ResumableSampler", "ChanceAccuracyWarning"]
@@ -82,37 +83,6 @@ class TrainConfig:
             raise ValueError(f"weight_decay must be non-negative; got {self.weight_decay!r}")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be non-negative; got {self.num_workers!r}")
-
-
-def as_dataset(data: Any, name: str = "data") -> Dataset:
-    """A Dataset from a Dataset or a pair ``(x, y)`` of arrays/tensors (x float in [0, 1], y int labels)."""
-    if isinstance(data, Dataset):
-        return data
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        x = torch.as_tensor(np.asarray(data[0]) if not isinstance(data[0], torch.Tensor) else data[0])
-        y = torch.as_tensor(np.asarray(data[1]) if not isinstance(data[1], torch.Tensor) else data[1])
-        if x.shape[0] != y.shape[0]:
-            raise ValueError(f"{name}: x and y must have the same number of samples; got {x.shape[0]} and {y.shape[0]}")
-        if not x.is_floating_point():
-            raise TypeError(f"{name}: x must be floating point images in [0, 1]; got {x.dtype}")
-        if y.is_floating_point() or y.ndim != 1:
-            raise TypeError(f"{name}: y must be a 1-D integer label array; got {y.dtype} with shape {tuple(y.shape)}")
-        return TensorDataset(x.float(), y.long())
-    raise TypeError(f"{name} must be a torch Dataset or a pair (x, y); got {type(data).__name__}")
-
-
-class ResumableSampler(DistributedSampler):
-    """DistributedSampler that can start part-way through an epoch (for mid-epoch resume)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.start = 0
-
-    def __iter__(self):
-        return iter(list(super().__iter__())[self.start:])
-
-    def __len__(self) -> int:
-        return max(0, self.num_samples - self.start)
 
 
 def _device(name: str | None) -> torch.device:
@@ -285,7 +255,7 @@ class Trainer:
                             num_workers=c.num_workers, pin_memory=self.device.type == "cuda",
                             generator=torch.Generator().manual_seed(c.seed + epoch))
         self.net.train()
-        bar = _progress(loader, total=steps_per_epoch, initial=start_step, desc=f"epoch {epoch + 1}/{c.epochs}",
+        bar = progress(loader, total=steps_per_epoch, initial=start_step, desc=f"epoch {epoch + 1}/{c.epochs}",
                         disable=not c.progress or self.rank != 0)
         for step, (x, y) in enumerate(bar, start=start_step):
             x = x.to(self.device, non_blocking=True)
@@ -319,7 +289,7 @@ class Trainer:
                         f"{ {k: float(v) for k, v in terms.items()} }): lower the learning rate (lr={c.lr}) or "
                         f"clip gradients (TrainConfig(max_grad_norm=...)); the last checkpoint holds finite weights"
                     )
-                if not isinstance(bar, _Plain) and (step + 1) % c.log_every == 0:
+                if not isinstance(bar, NoProgress) and (step + 1) % c.log_every == 0:
                     bar.set_postfix(loss=f"{value:.4f}")
             for cb in self.callbacks:
                 cb(self, {"epoch": epoch, "step": step, "global_step": global_step, "loss": total.detach()})
@@ -369,27 +339,6 @@ class Trainer:
 
             shown = {k: round(v, 4) for k, v in row.items() if k not in ("epoch", "time")}
             tqdm.write(f"epoch {epoch + 1}: {shown}")
-
-
-def _progress(iterable, *, total, initial, desc, disable):
-    if disable:
-        return _Plain(iterable)
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False)
-
-
-class _Plain:
-    """Iterable without a progress bar (same interface as the tqdm object for the trainer)."""
-
-    def __init__(self, iterable):
-        self.iterable = iterable
-
-    def __iter__(self):
-        return iter(self.iterable)
-
-    def set_postfix(self, **kwargs):
-        pass
 
 
 def fit(

@@ -102,9 +102,9 @@ def save_reconstruction_grid(
 
     ``reconstructions`` is one (N, C, H, W) batch, a sequence of batches, or a mapping
     ``{label: batch}`` such as ``{"none": ..., "siftfunnel": ...}`` for a comparison of
-    defences. With ``labels`` (default: when a mapping is given) a column of
-    ``label_width`` pixels (default: sized to the longest label) on the left names each row. Without labels the PNG has exactly the
-    size of :func:`grid_image`; with them, ``label_width`` pixels wider. The file is written
+    defences. With ``labels`` (default: when a mapping is given) a column of ``label_width``
+    pixels (default: sized to the longest label) on the left names each row. Without labels
+    the PNG has exactly the size of :func:`grid_image`; with them, ``label_width`` pixels wider. The file is written
     atomically (temporary file then ``os.replace``). Returns the path as a string.
     """
     # The Agg canvas directly: no pyplot, so the user's interactive backend is never touched.

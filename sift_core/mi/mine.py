@@ -11,7 +11,7 @@ cross-fitted (each trained on one half and scored on the other), every
 critic is scored on its held-out part every ``eval_every`` steps with weight
 averaging and early stopping, and the held-out Donsker-Varadhan values are
 averaged; the standard error comes from held-out blocks.  Defaults (a 32 x 32
-squareplus critic, Adam at 2e-3, batches of 256, EMA rate 0.01, averaging
+squareplus critic, Adam at 3e-3, batches of 128, EMA rate 0.01, averaging
 0.99, patience 5) were tuned on the dense 5 x 5 task of Czyz et al. (2023):
 see ``docs/bench_mi.md``.
 """
@@ -195,8 +195,8 @@ def mine(
     hidden: tuple[int, ...] = (32, 32),
     activation: str = "squareplus",
     objective: str = "mine",
-    lr: float = 2e-3,
-    batch_size: int = 256,
+    lr: float = 3e-3,
+    batch_size: int = 128,
     max_steps: int = 4000,
     ema_rate: float = 0.01,
     smile_clip: float = 5.0,

@@ -29,7 +29,7 @@ def digits16():
 
 @pytest.fixture(scope="session")
 def trained_funnel(digits16):
-    """A tiny SiftFunnel split model trained for 2 epochs on 512 digits (shared, never modified by tests)."""
+    """A tiny SiftFunnel split model trained for 4 epochs on 1,024 digits (shared, never modified by tests)."""
     import sift_keras as sk
 
     x, y = digits16
@@ -37,5 +37,5 @@ def trained_funnel(digits16):
     edge, cloud = sk.funnel_split(10, base_channels=8, input_shape=(16, 16, 1))
     model = sk.SplitModel(edge, cloud, sk.make_defence("siftfunnel"))
     model.compile()
-    history = model.fit(sk.ShuffledArrays(x[:512], y[:512], batch_size=64, seed=0), epochs=2, verbose=0)
+    history = model.fit(sk.ShuffledArrays(x[:1024], y[:1024], batch_size=64, seed=0), epochs=4, verbose=0)
     return model, history

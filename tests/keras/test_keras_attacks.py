@@ -8,9 +8,10 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-import sift_core  # noqa: E402
 import sift_keras as sk  # noqa: E402
 from sift_keras.attacks import total_variation  # noqa: E402
+
+import sift_core  # noqa: E402
 
 
 def test_total_variation_closed_form():

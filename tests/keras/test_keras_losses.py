@@ -8,8 +8,9 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-import sift_core  # noqa: E402
 import sift_keras as sk  # noqa: E402
+
+import sift_core  # noqa: E402
 
 
 def _batch(seed=0, n=16):

@@ -11,12 +11,11 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 import sift_keras as sk  # noqa: E402
+from keras_helpers import tiny_split  # noqa: E402
 
 
-def _small_model(defence="siftfunnel", seed=0, **edge_kwargs):
-    keras.utils.set_random_seed(seed)
-    edge, cloud = sk.funnel_split(10, base_channels=4, out_channels=4, input_shape=(16, 16, 1), **edge_kwargs)
-    return sk.SplitModel(edge, cloud, sk.make_defence(defence))
+def _small_model(defence="siftfunnel", seed=0, **kwargs):
+    return sk.SplitModel(*tiny_split(seed, **kwargs), sk.make_defence(defence))
 
 
 def _weights(model):
@@ -33,7 +32,7 @@ def test_fit_logs_every_term_and_learns(trained_funnel, digits16):
     assert h["loss"][-1] == pytest.approx(total, rel=1e-4)  # the logged terms add up to the loss
     x, y = digits16
     ev = model.evaluate(x[1000:1256], y[1000:1256], batch_size=128, verbose=0, return_dict=True)
-    assert ev["accuracy"] > 0.3  # 10 classes: chance is 0.1
+    assert ev["accuracy"] > 0.5  # 10 classes: chance is 0.1
     assert ev["dead_batches"] == 0 and 0 < ev["z_active"] <= 1
 
 
@@ -41,7 +40,7 @@ def test_jit_compiled_step_equals_the_graph_step(digits16):
     x, y = digits16[0][:32], digits16[1][:32]
     losses = []
     for jit in (False, True):
-        model = _small_model(seed=1)
+        model = _small_model(seed=1, dropout=0.0)  # XLA draws other random numbers than the graph kernels
         model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=jit)
         h = model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
         losses.append(h.history["loss"])
@@ -55,7 +54,7 @@ def test_keras_file_round_trip(trained_funnel, digits16, tmp_path):
     model.save(path)
     loaded = keras.models.load_model(path)
     assert isinstance(loaded, sk.SplitModel) and isinstance(loaded.edge, sk.FunnelEdge)
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(np.asarray(loaded(x, training=False)), np.asarray(model(x, training=False)))
     np.testing.assert_array_equal(np.asarray(loaded.transmit(x)), np.asarray(model.transmit(x)))
     assert loaded.defence.loss.get_config() == model.defence.loss.get_config()
     assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations)
@@ -77,7 +76,7 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(digits16, tmp_pat
     x, y = digits16[0][:192], digits16[1][:192]
 
     def run(callbacks):
-        model = _small_model(defence="dropout", seed=2)  # dropout on z: the random state must resume too
+        model = _small_model(defence="dropout", seed=2)  # dropout on z and in the cloud: random states resume too
         model.compile()
         model.fit(sk.ShuffledArrays(x, y, batch_size=64, seed=3), epochs=3, verbose=0, callbacks=callbacks)
         return model
@@ -105,10 +104,10 @@ def test_model_checkpoint_writes_loadable_models(digits16, tmp_path):
 
 def test_dead_features_are_detected_and_reported(digits16):
     x, y = digits16[0][:64], digits16[1][:64]
-    model = _small_model(seed=5, output_activation="relu")
-    # push the funnel's last convolution far negative: its ReLU outputs 0 everywhere
-    last_conv = [layer for layer in model.edge.head.layers_ if isinstance(layer, keras.layers.Conv2D)][-1]
-    last_conv.bias.assign(np.full(last_conv.bias.shape, -1e4, "float32"))
+    model = _small_model(seed=5, activation="relu")
+    # push the edge's convolution far negative: its ReLU outputs 0 everywhere
+    conv = model.edge.layers[0]
+    conv.bias.assign(np.full(conv.bias.shape, -1e4, "float32"))
     model.compile()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -304,3 +304,47 @@ def test_attacks_follow_the_edge_to_cuda(digits16):
     assert inv.evaluate(digits16[100:104]).n == 4
     rm = RMLEAttack(edge, steps=3, progress=False)
     assert rm.device.type == "cuda" and rm.evaluate(digits16[100:104]).n == 4
+
+
+# ---------------------------------------------------------------------------- PNG grids
+def _read_png(path):
+    image = pytest.importorskip("matplotlib.image")
+    with open(path, "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    return image.imread(path)
+
+
+def test_grid_png_is_originals_over_reconstructions(tmp_path, digits16):
+    from sift_torch.viz import grid_image, save_reconstruction_grid
+
+    originals, recon = digits16[:6], 1 - digits16[:6]
+    path = save_reconstruction_grid(tmp_path / "sub" / "grid.png", originals, recon, n=5, scale=2, pad=3)
+    png = _read_png(path)
+    # 2 rows of 16*2 px and 5 columns of 16*2 px, with 3 px of padding around every cell.
+    assert png.shape[:2] == (2 * 32 + 3 * 3, 5 * 32 + 6 * 3)
+    expected = grid_image(originals, recon, n=5, scale=2, pad=3)
+    np.testing.assert_allclose(png[..., :3], expected, atol=1 / 255)
+    top_left = np.repeat(np.repeat(originals[0, 0].numpy(), 2, 0), 2, 1)
+    np.testing.assert_allclose(png[3:35, 3:35, 0], top_left, atol=1 / 255)
+    np.testing.assert_allclose(png[38:70, 3:35, 0], 1 - top_left, atol=1 / 255)
+
+
+def test_multi_row_grid_with_labels(tmp_path, digits16):
+    from sift_torch.viz import grid_image, save_reconstruction_grid
+
+    rows = {"none": digits16[:4], "siftfunnel": digits16[4:8], "noise": digits16[8:12]}
+    path = save_reconstruction_grid(tmp_path / "defences.png", digits16[:4], rows, label_width=50)
+    png = _read_png(path)
+    grid = grid_image(digits16[:4], rows)
+    assert grid.shape[0] == 4 * 64 + 5 * 2  # originals + 3 rows, cells 64 px by default
+    assert png.shape[:2] == (grid.shape[0], grid.shape[1] + 50)
+    np.testing.assert_allclose(png[:, 50:, :3], grid, atol=1 / 255)
+    with pytest.raises(ValueError, match="reconstructions 'none'"):
+        save_reconstruction_grid(tmp_path / "bad.png", digits16[:4], {"none": digits16[:3]})
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_attack_result_saves_its_grid(tmp_path, digits16):
+    result = AttackResult.from_images("inverse_network", digits16[:3], digits16[3:6])
+    png = _read_png(result.save_grid(tmp_path / "r.png", n=3, scale=1))
+    assert png.shape[:2] == (2 * 16 + 3 * 2, 3 * 16 + 4 * 2)

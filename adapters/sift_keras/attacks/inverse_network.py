@@ -91,7 +91,10 @@ class InverseNetworkAttack:
         if self.decoder is None:
             raise RuntimeError("the decoder is not trained yet: call fit(aux_x) first")
         bs = check_int(batch_size, "batch_size", 1) if batch_size is not None else max(self.batch_size, 256)
-        return np.asarray(self.decoder.predict(np.asarray(z, dtype=np.float32), batch_size=bs, verbose=0))
+        z = np.asarray(z, dtype=np.float32)
+        # eager calls: no graph to trace for a one-off pass over the private set
+        return np.concatenate([keras.ops.convert_to_numpy(self.decoder(z[i:i + bs], training=False))
+                               for i in range(0, z.shape[0], bs)])
 
     def evaluate(self, private_x, *, batch_size: int | None = None) -> AttackResult:
         """Attack held-out ``private_x``: observe its features, reconstruct, measure MSE / PSNR / SSIM per image."""

@@ -45,7 +45,8 @@ class RMLEAttack:
     divided by each image's mean ``z^2`` so that ``tv_weight`` means the same on
     edges of any feature scale (as in ``sift_torch``).  The objective is a sum
     of per-image terms, so an image's result does not depend on its batch.
-    The step is a ``tf.function`` (TensorFlow backend).
+    The objective and its gradient are one ``tf.function`` (TensorFlow backend),
+    traced once for all batches of a shape.
     """
 
     name = "rmle"
@@ -86,37 +87,47 @@ class RMLEAttack:
         self.history = (total / n).tolist()
         return np.concatenate(out)
 
+    def _objective_and_gradient(self):
+        """One traced function of (variable value, target, scale) -> (objective, gradient), reused by every batch."""
+        import tensorflow as tf
+
+        if getattr(self, "_grad_fn", None) is None:
+            sigmoid = self.parametrization == "sigmoid"
+            edge, tv_weight = self.edge, self.tv_weight
+
+            def fn(value, target, scale):
+                with tf.GradientTape() as tape:
+                    tape.watch(value)
+                    x = tf.sigmoid(value) if sigmoid else value
+                    diff = edge(x, training=False) - target
+                    per_image = tf.reduce_mean(tf.reshape(diff * diff, (tf.shape(diff)[0], -1)), axis=1) / scale
+                    if tv_weight > 0:
+                        per_image = per_image + tv_weight * total_variation(x)
+                    loss = tf.reduce_sum(per_image)  # a sum of independent per-image objectives
+                return loss, tape.gradient(loss, value)
+
+            self._grad_fn = tf.function(fn, reduce_retracing=True)
+        return self._grad_fn
+
     def _solve(self, init, target, bar):
         import tensorflow as tf
 
         sigmoid = self.parametrization == "sigmoid"
         eps = 1e-4
         start = np.log(np.clip(init, eps, 1 - eps) / (1 - np.clip(init, eps, 1 - eps))) if sigmoid else init
-        var = keras.Variable(start, dtype="float32", name="x_hat")
+        var = keras.Variable(start.astype("float32"), name="x_hat")
         optimizer = keras.optimizers.Adam(self.lr)
         optimizer.build([var])
         target = tf.constant(target)
         scale = tf.maximum(tf.reduce_mean(tf.reshape(target * target, (target.shape[0], -1)), axis=1), _SCALE_FLOOR)
-        edge, tv_weight = self.edge, self.tv_weight
-
-        @tf.function
-        def step():
-            with tf.GradientTape() as tape:
-                x = tf.sigmoid(var.value) if sigmoid else var.value
-                feat = edge(x, training=False)
-                diff = tf.reshape(feat - target, (target.shape[0], -1))
-                per_image = tf.reduce_mean(diff * diff, axis=1) / scale
-                if tv_weight > 0:
-                    per_image = per_image + tv_weight * total_variation(x)
-                loss = tf.reduce_sum(per_image)
-            optimizer.apply_gradients([(tape.gradient(loss, var.value), var)])
-            if not sigmoid:
-                var.assign(tf.clip_by_value(var.value, 0.0, 1.0))
-            return loss
-
+        grad_fn = self._objective_and_gradient()
         losses = np.zeros(self.steps)
         for s in range(self.steps):
-            losses[s] = float(step())
+            loss, grad = grad_fn(var.value, target, scale)
+            optimizer.apply_gradients([(grad, var)])
+            if not sigmoid:
+                var.assign(ops.clip(var.value, 0.0, 1.0))
+            losses[s] = float(loss)
             bar.add(1)
         x = 1 / (1 + np.exp(-var.numpy())) if sigmoid else np.clip(var.numpy(), 0.0, 1.0)
         return x.astype(np.float32), losses

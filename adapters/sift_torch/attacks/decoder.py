@@ -73,7 +73,9 @@ class InversionDecoder(nn.Module):
         layers: list[nn.Module] = []
         if len(feature_shape) == 3:
             c, h, w = feature_shape
-            self.stem = nn.Sequential(nn.ConvTranspose2d(c, width, 3, stride=1, padding=1), nn.BatchNorm2d(width), act())
+            self.stem = nn.Sequential(
+                nn.ConvTranspose2d(c, width, 3, stride=1, padding=1), nn.BatchNorm2d(width), act()
+            )
             self.seed_shape: tuple[int, int, int] | None = None
         else:
             k = max(0, int(math.floor(math.log2(max(h_img, w_img) / 4)))) if max(h_img, w_img) > 4 else 0
