@@ -150,7 +150,7 @@ def use_direct(n: int, dims: int) -> bool:
 
     Measured on two idle cores (docs/bench_dependence.md): at n = 2048 and 80
     dimensions the differences took 31 ms and the Gram path 60 ms; at
-    n = 50,000 and 128 dimensions the Gram blocks (7.6 ns a pair, BLAS on both
+    n = 50,000 and 128 dimensions the Gram blocks (7 to 9 ns a pair, BLAS on both
     cores) beat the differences' estimated 0.16 ns per pair and dimension.
     """
     return dims <= DIRECT_MAX_DIMS or (dims <= DIRECT_MAX_DIMS_SMALL_N and n <= DIRECT_SMALL_N)

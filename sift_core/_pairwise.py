@@ -25,6 +25,7 @@ __all__ = [
     "safe_sqrt",
 ]
 
+
 def centred_inner(ops: Ops, s_ab, r_a, r_b, n, *, unbiased: bool):
     """<A, B> of the doubly centred matrices, from sums of the raw matrices.
 
@@ -82,7 +83,7 @@ def gram_zero_tolerance(d: Any, eps: float) -> float:
     distances under ``8 sqrt(d) eps (|x_i|^2 + |x_j|^2)`` are set to 0: repeated
     samples then sit at distance exactly 0 (and the square root gets no
     infinite slope).  For float64 and d = 3072 that resolves distances down to
-    about 5e-7 of the norms.  ``d`` unknown (None) counts as 65536.
+    about 4e-7 of the norms.  ``d`` unknown (None) counts as 65536.
     """
     d = 65536 if d is None else max(int(d), 1)
     return 8.0 * math.sqrt(d) * eps

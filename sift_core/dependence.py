@@ -62,8 +62,8 @@ def _distance_inners(ops: Ops, x, z, *, unbiased: bool, need: str):
     if ops is NUMPY and n >= min(BLOCKED_MIN_N, FAST_1D_MIN_N):
         sums = _numpy_distance_sums(x, x if z is None else z, n)
         if sums is not None:
-            diag = None if len(sums) == 5 else (-2.0 * sums[5], -2.0 * sums[6])
-            return _inners_from_sums(sums[:5], n, unbiased=unbiased, diag=diag)
+            # shifted distances a'_ij = a_ij - u_i - u_j, whose diagonal is -2 u_i
+            return _inners_from_sums(sums[:5], n, unbiased=unbiased, diag=(-2.0 * sums[5], -2.0 * sums[6]))
     a_c = centre_matrix(ops, pairwise_distances(ops, x), unbiased=unbiased)
     b_c = a_c if z is None else centre_matrix(ops, pairwise_distances(ops, z), unbiased=unbiased)
     out = {}
@@ -77,7 +77,10 @@ def _distance_inners(ops: Ops, x, z, *, unbiased: bool, need: str):
 
 
 def _numpy_distance_sums(x, z, n):
-    """``(S_ab, S_aa, S_bb, r_a, r_b)`` from a numba path, or None where the dense path is used."""
+    """Shifted sums ``(S_ab, S_aa, S_bb, r_a, r_b, u, v)`` from a numba path, or None for the dense path.
+
+    See :func:`sift_core._dcov_numba.distance_sums` (``shifted=True``).
+    """
     if x.shape[1] == 1 and z.shape[1] == 1 and n >= FAST_1D_MIN_N:
         from ._dcov_1d import distance_sums_1d
 

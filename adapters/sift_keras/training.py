@@ -225,6 +225,11 @@ class SplitModel(keras.Model):
         if isinstance(x, ShuffledArrays):
             callbacks.insert(0, x.epoch_callback())
             kwargs["shuffle"] = False
+        if not self.built:
+            # build now, so that callbacks that restore weights (BackupAndRestore) find them
+            shape = _input_shape(x)
+            if shape is not None:
+                self.build(shape)
         return super().fit(x, y, callbacks=callbacks, **kwargs)
 
     # ------------------------------------------------------------------ config
@@ -240,6 +245,25 @@ class SplitModel(keras.Model):
         for key in ("edge", "cloud", "defence"):
             config[key] = des(config[key])
         return cls(**config)
+
+    # ------------------------------------------------------------------ random state
+    # Keras saves no random-generator state, so a run restored by BackupAndRestore (or a loaded
+    # `.keras` model) would draw other dropout masks and noise than the run it continues.  The
+    # states of every generator in the model are saved with the weights, in a fixed order.
+    def _seed_states(self):
+        return [v for v in self.non_trainable_variables if v.path.endswith("seed_generator_state")]
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        for i, v in enumerate(self._seed_states()):
+            store[f"seed_state_{i}"] = keras.ops.convert_to_numpy(v.value)
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        super().load_own_variables({k: store[k] for k in keys if not k.startswith("seed_state_")})
+        for i, v in enumerate(self._seed_states()):
+            if f"seed_state_{i}" in keys:
+                v.assign(store[f"seed_state_{i}"])
 
     def compile_from_config(self, config):
         config = keras.saving.deserialize_keras_object(config)
@@ -262,6 +286,19 @@ class SplitModel(keras.Model):
             self.cloud(self.defence(z, training=False), training=False)
         self._input_shape_seen = self._input_shape_seen or (None, *tuple(input_shape)[1:])
         self.built = True
+
+
+def _input_shape(x):
+    """(None, H, W, C) of the inputs ``fit`` receives, where it can be read without consuming data."""
+    if isinstance(x, ShuffledArrays):
+        x = x.x
+    if hasattr(x, "element_spec"):  # tf.data.Dataset of (x, y[, w])
+        spec = x.element_spec
+        spec = spec[0] if isinstance(spec, tuple) else spec
+        return (None, *tuple(spec.shape)[1:]) if hasattr(spec, "shape") else None
+    if hasattr(x, "shape") and len(x.shape) >= 2:
+        return (None, *tuple(x.shape)[1:])
+    return None
 
 
 class DeadFeatureMonitor(keras.callbacks.Callback):

@@ -168,6 +168,7 @@ def plot_privacy_utility(results: dict, path: str | Path) -> None:
         ax.set_xlabel(f"{metric.upper()} of reconstructions ({better})")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
+        ax.margins(x=0.15, y=0.1)
         ax.legend(fontsize=8)
     fig.suptitle(f"Privacy vs utility: {results['dataset']}", fontsize=9)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.88, wspace=0.22)

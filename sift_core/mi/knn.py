@@ -78,8 +78,10 @@ def ksg(x: Any, z: Any, *, k: int = 3, ties: str = "exact", standardize: bool = 
     the dense 1 + 1 to 5 + 5 Gaussian tasks, -0.08 nats (-9 %) on dense
     10 + 10 at n = 10,000, -0.31 nats (-24 %) on dense 25 + 25, -0.28 nats
     (-28 %) on the 2-pair 5 + 5 task and -0.16 nats on the Student-t 2 + 2
-    task with 1 degree of freedom.  It does not overshoot beyond its sampling
-    error.
+    task with 1 degree of freedom.  Worst are a few strong pairs among many
+    independent coordinates: two pairs carrying 2 nats in 10 + 10 dimensions
+    come out at 0.56 nats, one such pair in 1 + 10 at 0.66.  It does not
+    overshoot beyond its sampling error.
     """
     k = check_int(k, "k", minimum=1)
     check_choice(ties, "ties", ("exact", "mixed"))

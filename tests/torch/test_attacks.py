@@ -346,5 +346,7 @@ def test_multi_row_grid_with_labels(tmp_path, digits16):
 
 def test_attack_result_saves_its_grid(tmp_path, digits16):
     result = AttackResult.from_images("inverse_network", digits16[:3], digits16[3:6])
-    png = _read_png(result.save_grid(tmp_path / "r.png", n=3, scale=1))
+    png = _read_png(result.save_grid(tmp_path / "r.png", n=3, scale=1, labels=False))
     assert png.shape[:2] == (2 * 16 + 3 * 2, 3 * 16 + 4 * 2)
+    labelled = _read_png(result.save_grid(tmp_path / "l.png", n=3, scale=1))
+    assert labelled.shape[0] == png.shape[0] and labelled.shape[1] > png.shape[1]

@@ -131,12 +131,15 @@ class AttackResult:
             "ssim_std": float(np.std(self.ssim)),
         }
 
-    def save_grid(self, path: str | os.PathLike, *, n: int = 8, scale: int | None = None) -> str:
-        """Save the first ``n`` originals (top row) over their reconstructions as a PNG; returns the path."""
+    def save_grid(self, path: str | os.PathLike, *, n: int = 8, scale: int | None = None, labels: bool = True) -> str:
+        """Save the first ``n`` originals (top row) over their reconstructions as a PNG; returns the path.
+
+        See :func:`sift_torch.viz.save_reconstruction_grid` (``labels`` names the rows).
+        """
         from ..viz import save_reconstruction_grid
 
         return save_reconstruction_grid(
-            path, self.originals, {self.attack: self.reconstructions}, n=n, scale=scale
+            path, self.originals, {self.attack: self.reconstructions}, n=n, scale=scale, labels=labels
         )
 
     def __str__(self) -> str:
