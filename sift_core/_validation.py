@@ -57,7 +57,8 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> None:
 
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
-    if not (value >= 0 if allow_zero else value > 0) or value != value:
+    v = float(value)
+    if not (v >= 0 if allow_zero else v > 0) or v != v:
         raise ValueError(f"{name} must be {'non-negative' if allow_zero else 'positive'}; got {value!r}")
 
 

@@ -365,6 +365,6 @@ def _dependence(x: np.ndarray, z: np.ndarray, *, max_n: int, seed: int) -> tuple
 
 
 def _digest(x: np.ndarray) -> str:
-    h = hashlib.sha1(np.ascontiguousarray(x).view(np.uint8))
+    h = hashlib.sha1(np.ascontiguousarray(x).view(np.uint8).tobytes())
     h.update(str(x.shape).encode())
     return h.hexdigest()[:16]

@@ -243,18 +243,18 @@ def _median_bandwidth(ops: Ops, d2):
 def _offdiag_median(ops: Ops, dist, n):
     """Median of the strict upper triangle (numpy's definition: mean of the two middle values)."""
     if ops.name == "torch":
-        t = ops.t
+        t = ops.t  # type: ignore[attr-defined]
         iu = t.triu_indices(n, n, 1, device=dist.device)
         v = dist[iu[0], iu[1]]
         return t.quantile(v, 0.5) if v.numel() <= 16_000_000 else v.median()
     if ops.name == "tensorflow":
-        tf = ops.tf
+        tf = ops.tf  # type: ignore[attr-defined]
         ones = tf.ones_like(dist)
         mask = tf.linalg.band_part(ones, 0, -1) - tf.linalg.band_part(ones, 0, 0)
         v = tf.sort(tf.boolean_mask(dist, mask > 0))
         m = tf.size(v)
         return (v[(m - 1) // 2] + v[m // 2]) / 2
-    jnp = ops.np
+    jnp = ops.np  # type: ignore[attr-defined]
     iu = jnp.triu_indices(n, 1)
     return jnp.median(dist[iu])
 

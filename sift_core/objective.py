@@ -103,7 +103,7 @@ def _label_range(ops: Ops, labels: Any):
             return None
         return int(labels.min()), int(labels.max())
     if ops.name == "tensorflow" and ops.eager:
-        tf = ops.tf
+        tf = ops.tf  # type: ignore[attr-defined]
         return int(tf.reduce_min(labels)), int(tf.reduce_max(labels))
     return None
 

@@ -74,11 +74,14 @@ def test_result_metrics_are_sift_core_metrics_and_grid_has_the_documented_size(d
     np.testing.assert_allclose(r.ssim, sift_core.metrics.ssim(x, x_hat, data_range=1.0, channels_last=True))
     np.testing.assert_allclose(r.psnr, sift_core.metrics.psnr(x, x_hat, data_range=1.0, channels_last=True))
     assert r.to_dict()["mse"] == pytest.approx(float(np.mean((x.astype(np.float64) - x_hat) ** 2)), rel=1e-5)
-    png = imread(r.save_grid(tmp_path / "grid.png", n=4, scale=4))
-    assert png.shape[:2] == (2 * 64 + 3 * 2, 4 * 64 + 5 * 2)
-    labelled = imread(sk.save_reconstruction_grid(tmp_path / "cmp.png", x, {"none": x, "siftfunnel": x_hat}, n=4,
-                                                  scale=4))
-    assert labelled.shape[0] == 3 * 64 + 4 * 2 and labelled.shape[1] > 4 * 64 + 5 * 2
+    plain = imread(sk.save_reconstruction_grid(tmp_path / "grid.png", x, x_hat, n=4, scale=4))
+    assert plain.shape[:2] == (2 * 64 + 3 * 2, 4 * 64 + 5 * 2)
+    np.testing.assert_allclose(plain[2:66, 2:66, 0], np.kron(x[0, :, :, 0], np.ones((4, 4))), atol=1 / 255)
+    labelled = imread(r.save_grid(tmp_path / "labelled.png", n=4, scale=4))  # rows named in a left margin
+    assert labelled.shape[0] == 2 * 64 + 3 * 2 and labelled.shape[1] > 4 * 64 + 5 * 2
+    several = imread(sk.save_reconstruction_grid(tmp_path / "cmp.png", x, {"none": x, "siftfunnel": x_hat}, n=4,
+                                                 scale=4))
+    assert several.shape[0] == 3 * 64 + 4 * 2
 
 
 def test_attack_arguments_are_validated():

@@ -129,7 +129,11 @@ def iter_batches(n: int, batch_size: int) -> Iterable[slice]:
 
 @torch.no_grad()
 def query_edge(edge: nn.Module, x: torch.Tensor, *, batch_size: int, device: torch.device) -> torch.Tensor:
-    """Features of ``x`` from the frozen edge, computed in batches, returned on the CPU."""
+    """Features of ``x`` from the frozen edge, computed in batches on the edge's device, returned on the CPU.
+
+    ``device`` is used only for an edge without parameters or buffers.
+    """
+    device = edge_device(edge, default=device)
     out = []
     with frozen_edge(edge):
         for sl in iter_batches(x.shape[0], batch_size):

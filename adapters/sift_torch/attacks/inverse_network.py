@@ -65,7 +65,8 @@ class InverseNetworkAttack:
     seed : int
         Seeds the decoder's initialisation and the mini-batch order.
     device : torch device, optional
-        Where the decoder trains; default: the edge's device (CPU for a stateless edge).
+        Where the decoder trains; default: the edge's device (CPU for a stateless edge). The
+        edge itself is always queried on its own device.
     progress : bool
         Show a tqdm progress bar during training.
     """

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._common import as_features, as_images, check_image_shape, edge_device, frozen_edge, iter_batches
+from ._common import as_features, as_images, check_image_shape, edge_device, frozen_edge, iter_batches, query_edge
 from .inverse_network import _check_int, _check_positive, _progress
 from .results import AttackResult
 
@@ -64,7 +64,8 @@ class RMLEAttack:
     tv_weight : weight of the total-variation prior (0 disables it).
     batch_size : images optimised together (memory only; results do not depend on it).
     seed : seeds the initial noise.
-    device : default the edge's device.
+    device : where to optimise when the edge has no parameters or buffers; otherwise the
+        optimisation runs on the edge's device, which must hold the input too.
     progress : tqdm progress bar.
     """
 
@@ -96,10 +97,15 @@ class RMLEAttack:
         self.parametrization = parametrization
         self.batch_size = _check_int(batch_size, "batch_size", 1)
         self.seed = _check_int(seed, "seed", 0)
-        self.device = torch.device(device) if device is not None else edge_device(edge)
+        self._default_device = device
         self.progress = bool(progress)
         #: mean objective over all images at each step of the last reconstruction
         self.history: list[float] = []
+
+    @property
+    def device(self) -> torch.device:
+        """Where the optimisation runs: the edge's device (looked up at each call)."""
+        return edge_device(self.edge, default=self._default_device)
 
     def reconstruct(self, z: Any) -> torch.Tensor:
         """Reconstruct inputs (N, C, H, W) in [0, 1] from observed features ``z`` (N, ...); on the CPU."""
@@ -115,9 +121,10 @@ class RMLEAttack:
         batches = list(iter_batches(n, self.batch_size))
         bar = _progress(range(len(batches) * self.steps), self.progress, "rMLE")
         bar_iter = iter(bar)
+        device = self.device
         with frozen_edge(self.edge):
             for sl in batches:
-                x_hat, losses = self._solve(init[sl].to(self.device), z[sl].to(self.device), bar_iter)
+                x_hat, losses = self._solve(init[sl].to(device), z[sl].to(device), bar_iter)
                 total += losses
                 out.append(x_hat.cpu())
         if hasattr(bar, "close"):
@@ -163,9 +170,6 @@ class RMLEAttack:
         x = as_images(private_x, "private_x", self.image_shape)
         if self.image_shape is None:
             self.image_shape = tuple(int(s) for s in x.shape[1:])  # type: ignore[assignment]
-        feats = []
-        with torch.no_grad(), frozen_edge(self.edge):
-            for sl in iter_batches(x.shape[0], max(self.batch_size, 256)):
-                feats.append(self.edge(x[sl].to(self.device)).float().cpu())
-        x_hat = self.reconstruct(torch.cat(feats))
+        z = query_edge(self.edge, x, batch_size=max(self.batch_size, 256), device=self.device)
+        x_hat = self.reconstruct(z)
         return AttackResult.from_images(self.name, x.cpu(), x_hat)
