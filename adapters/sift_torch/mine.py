@@ -233,7 +233,8 @@ def estimate_mi_torch(
     of ``x`` if it is a tensor, else the CPU. Reproducible for a given ``seed``.
 
     Returns a :class:`sift_core.mi.MIEstimate` (``.value`` in nats, ``.stderr`` over held-out
-    blocks, training and held-out curves).
+    blocks -- for ``"infonce"`` over the chunks, infinite when there is only one -- and the
+    training and held-out curves).
     """
     from sift_core._validation import check_choice, check_int, check_positive
     from sift_core.mi import MIEstimate

@@ -150,9 +150,11 @@ def run_experiment(
     ``resume=True`` reuses every finished unit whose settings are unchanged.
     ``backend`` overrides the one named by the spec (tests inject their own).
     """
-    out = prepare_out(out, resume=resume)
     t_start = time.perf_counter()
     backend = backend or get_backend(spec.backend)
+    if hasattr(backend, "check"):
+        backend.check(spec)
+    out = prepare_out(out, resume=resume)
     spec_dict = spec.to_dict()
     cache.write_json(out / "spec.json", spec_dict)
 

@@ -86,14 +86,13 @@ def main():
             expected = manual_step(x, y, weights, halves)
             out[dependence][name] = max(float(np.abs(a - e).max()) for a, e in zip(after, expected))
         out[dependence]["moved"] = max(float(np.abs(a - s).max()) for a, s in zip(after, start))
-    # a real model (BatchNorm, attention, funnel) trains for a few steps on both replicas
+    # a few epochs on both replicas with the default optimizer
     with strategy.scope():
-        keras.utils.set_random_seed(1)
-        edge, cloud = sk.funnel_split(10, base_channels=4, out_channels=4, input_shape=(16, 16, 1))
-        funnel = sk.SplitModel(edge, cloud, sk.make_defence("siftfunnel"))
-        funnel.compile()
-    h = funnel.fit(x, y, batch_size=32, epochs=2, verbose=0)
-    out["funnel_losses"] = [float(v) for v in h.history["loss"]]
+        edge, cloud = plain_split(1)
+        m = sk.SplitModel(edge, cloud, sk.make_defence("siftfunnel"))
+        m.compile()
+    h = m.fit(x, y, batch_size=32, epochs=3, verbose=0)
+    out["losses"] = [float(v) for v in h.history["loss"]]
     print(json.dumps(out))
 
 

@@ -84,7 +84,8 @@ def test_tiny_run_then_resume(tmp_path, capsys, backend, toml, second):
     argv = ["run", str(spec), "--backend", backend, "--out", str(out), "--no-progress"]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
-    assert "siftfunnel" in printed and f"report: {out / 'report.md'}" in printed
+    assert f"\n{second} " in printed and "Spearman(difficulty_score" in printed
+    assert f"report: {out / 'report.md'}" in printed
     results = json.loads((out / "results.json").read_text())
     assert_results_schema(results, ["none", second])
     assert results["backend"] == backend and results["spec"]["experiment"]["seed"] == 3
@@ -137,3 +138,12 @@ def test_demo_specs_match_the_reference_readme():
         assert tomllib.loads(m.group(1)) == shipped
         spec_from_dict(shipped)
     assert "siftfunnel demo" in text
+
+
+def test_keras_refuses_what_it_cannot_build_before_any_work(tmp_path, capsys):
+    _backend_available("keras")
+    spec = tmp_path / "vgg.toml"
+    spec.write_text(TINY_TOML.replace('architecture = "cnn"', 'architecture = "vgg16"'))
+    assert cli.main(["run", str(spec), "--backend", "keras", "--out", str(tmp_path / "o")]) == 2
+    assert "model.architecture: the Keras backend builds the SiftFunnel edge for 'cnn' only" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -38,10 +38,11 @@ def test_companion_bounds_also_match_closed_form(objective):
 
 
 def test_infonce_matches_closed_form_below_its_log_batch_cap():
+    # The truth (1.02 nats) is far below InfoNCE's cap of log(batch) = 4.16 nats.
     x, z, true = gaussian_pairs(0.8, seed=2)
     est = estimate_mi_torch(x, z, seed=2, objective="infonce", batch_size=64, **FAST)
+    assert est.method == "torch-mine[infonce]"
     assert abs(est.value - true) < 0.2
-    assert est.value <= np.log(64) + 1e-9
 
 
 def test_unbounded_critic_reports_more_than_one_nat():

@@ -27,6 +27,9 @@ class Backend(Protocol):
     #: versions of the code that builds and trains models; part of the cache key of trained models
     version: str
 
+    def check(self, spec) -> None:
+        """Raise :class:`~sift_reference.spec.SpecError` for settings this backend cannot run (optional)."""
+
     def train(self, *, spec, defence, data, workdir: Path, progress: bool) -> Any:
         """Train edge + cloud of ``defence`` on ``data.target_train``; checkpoint in ``workdir`` (resuming
         from a checkpoint found there) and save the final model there. Returns a model handle."""

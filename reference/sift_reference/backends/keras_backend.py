@@ -81,13 +81,21 @@ class KerasBackend:
     def __init__(self):
         self.version = _fingerprint()
 
+    def check(self, spec) -> None:
+        """Settings this backend cannot run, refused before any work."""
+        from ..spec import SpecError
+
+        if spec.model.architecture != "cnn" and any(d.kind == "siftfunnel" for d in spec.defences):
+            raise SpecError(f"model.architecture: the Keras backend builds the SiftFunnel edge for 'cnn' only; "
+                            f"got {spec.model.architecture!r} (use --backend torch)")
+        if keras.backend.backend() != "tensorflow":
+            raise SpecError(f"experiment.backend: edge FLOPs are counted on Keras's TensorFlow backend only; "
+                            f"KERAS_BACKEND is {keras.backend.backend()!r}")
+
     def _build(self, spec, defence, data, input_shape):
         arch, width = spec.model.architecture, spec.model.width
         params = dict(defence.params)
         if defence.kind == "siftfunnel":
-            if arch != "cnn":
-                raise ValueError(f"model.architecture: the Keras backend builds the SiftFunnel edge for 'cnn' only; "
-                                 f"got {arch!r} (use --backend torch)")
             edge, cloud = sift_keras.funnel_split(data.num_classes, out_channels=params.pop("funnel_channels"),
                                                   base_channels=width, mid_channels=max(1, width // 4),
                                                   input_shape=input_shape)
@@ -143,8 +151,6 @@ class KerasBackend:
 
     def profile(self, handle: KerasModel) -> dict[str, int]:
         rep = sift_keras.edge_report(handle.model.edge, handle.input_shape)
-        if rep.flops is None:
-            raise ValueError("experiment.backend: edge FLOPs are counted on Keras's TensorFlow backend only")
         return {"edge_params": int(rep.params), "edge_flops": int(rep.flops), "feature_size": int(rep.feature_size)}
 
     def features(self, handle: KerasModel, x: np.ndarray) -> np.ndarray:
