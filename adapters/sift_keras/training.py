@@ -80,8 +80,8 @@ class SplitModel(keras.Model):
 
     ``model(x)`` returns logits; :meth:`transmit` returns what the cloud (and an
     eavesdropper) receives.  Logged metrics: ``loss`` (the total), one entry
-    per objective term, ``accuracy``, ``z_active`` (fraction of non-zero
-    transmitted values) and ``dead_batches`` (batches whose features were all 0).
+    per objective term, ``accuracy``, ``z_active`` (fraction of non-zero values
+    of the edge's output) and ``dead_batches`` (batches whose edge output was all 0).
     Labels are class indices, ``(n, 1)`` columns or one-hot rows;
     ``sample_weight`` is not supported (the penalties are batch statistics).
     """
@@ -181,8 +181,9 @@ class SplitModel(keras.Model):
             raise ValueError("SplitModel needs labels: fit/evaluate on (x, y)")
         return x, y
 
-    # Autograph would rewrite every function the step calls (sift_core included) for nothing:
-    # no Python branch in them depends on a tensor's value.  Skipping it cuts tracing time by half.
+    # Autograph would rewrite every function the step calls (sift_core included) for nothing: no
+    # Python branch in them depends on a tensor's value.  Keras's fit already calls the step
+    # unconverted; this keeps a user's own tf.function around train_step as fast to trace.
     def train_step(self, data):
         import tensorflow as tf
 
