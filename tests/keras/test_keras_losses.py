@@ -149,3 +149,31 @@ def test_invalid_settings_name_the_argument():
         sk.make_defence("dropout", rate=1.0)
     with pytest.raises(ValueError, match="labels"):
         sk.SiftFunnelLoss()(np.zeros((4, 2)), np.zeros((4, 2, 2, 1)), np.zeros((4, 3)), np.zeros((4, 1, 1)))
+
+
+def _xla_gradient(batch):
+    x, z, logits, labels = _batch(seed=6)
+    loss = sk.SiftFunnelLoss()
+    spec = [tf.TensorSpec((batch, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in (x, z, logits, labels)]
+
+    def grad(x, z, logits, labels):
+        with tf.GradientTape() as tape:
+            tape.watch([z, logits])
+            total = loss(x, z, logits, labels)["total"]
+        return tape.gradient(total, [z, logits])
+
+    xla = tf.function(grad, input_signature=spec, jit_compile=True)(x, z, logits, labels)
+    eager = grad(*(tf.constant(a) for a in (x, z, logits, labels)))
+    for a, b in zip(xla, eager):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_xla_gradient_with_a_static_batch_matches_eager():
+    _xla_gradient(16)
+
+
+@pytest.mark.xfail(strict=True, raises=tf.errors.InvalidArgumentError,
+                   reason="sift_core's TensorFlowOps.zero_diagonal (tf.linalg.set_diag, used by channel_redundancy) "
+                          "has a gradient XLA cannot compile when the batch size is dynamic")
+def test_xla_gradient_with_a_dynamic_batch_matches_eager():
+    _xla_gradient(None)
