@@ -71,11 +71,15 @@ class ModelSpec:
     width: int = 64
 
 
+LR_SCHEDULES = ("cosine", "constant")
+
+
 @dataclass(frozen=True)
 class TrainingSpec:
     epochs: int = 2
     batch_size: int = 128
     lr: float = 0.002
+    lr_schedule: str = "cosine"
     device: str = "cpu"
 
 
@@ -262,7 +266,7 @@ def spec_from_dict(raw: dict) -> ExperimentSpec:
 
     model = _fill(ModelSpec, _table(raw, "model"), "model", {"architecture": ARCHITECTURES, "width": "int_pos"})
     training = _fill(TrainingSpec, _table(raw, "training"), "training", {
-        "epochs": "int_pos", "batch_size": "int_pos", "lr": _POS, "device": "str",
+        "epochs": "int_pos", "batch_size": "int_pos", "lr": _POS, "lr_schedule": LR_SCHEDULES, "device": "str",
     })
 
     if ds.n_target_train is not None and training.batch_size > ds.n_target_train:

@@ -285,3 +285,45 @@ def test_tensorflow_parity_and_finite_gradients(name, channels_last):
         np.testing.assert_allclose(out.numpy().astype(np.float64), ref, rtol=tol, atol=tol)
         grad = tape.gradient(loss, tb)
         assert bool(tf.reduce_all(tf.math.is_finite(grad))) and float(tf.reduce_sum(tf.abs(grad))) > 0
+
+
+def _tv_plain(x):
+    """Total variation by explicit loops over pixels (NCHW)."""
+    n, c, h, w = x.shape
+    out = np.zeros(n)
+    for i in range(n):
+        dh = [abs(x[i, k, a + 1, b] - x[i, k, a, b]) for k in range(c) for a in range(h - 1) for b in range(w)]
+        dw = [abs(x[i, k, a, b + 1] - x[i, k, a, b]) for k in range(c) for a in range(h) for b in range(w - 1)]
+        out[i] = (np.mean(dh) if dh else 0.0) + (np.mean(dw) if dw else 0.0)
+    return out
+
+
+@settings(deadline=None, max_examples=25)
+@given(st.integers(1, 3), st.integers(1, 2), st.integers(1, 6), st.integers(1, 6), st.integers(0, 2**16))
+def test_total_variation_matches_plain_loops_in_both_layouts(n, c, h, w, seed):
+    x = np.random.default_rng(seed).random((n, c, h, w))
+    expected = _tv_plain(x)
+    np.testing.assert_allclose(metrics.total_variation(x), expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(metrics.total_variation(x.transpose(0, 2, 3, 1), channels_last=True), expected,
+                               rtol=1e-12, atol=1e-15)
+    assert metrics.total_variation(x, reduction="mean") == pytest.approx(expected.mean())
+
+
+def test_total_variation_of_constant_images_is_zero_and_bad_input_is_named():
+    np.testing.assert_array_equal(metrics.total_variation(np.full((2, 3, 4, 5), 0.3)), 0.0)
+    with pytest.raises(ValueError, match="x must be a batch"):
+        metrics.total_variation(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="reduction"):
+        metrics.total_variation(np.zeros((1, 1, 4, 4)), reduction="max")
+    with pytest.raises(ValueError, match="x"):
+        metrics.total_variation(np.full((1, 1, 2, 2), np.nan))
+
+
+def test_total_variation_torch_parity_and_gradient():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(3).random((2, 3, 5, 4))
+    t = torch.tensor(x, requires_grad=True)
+    tv = metrics.total_variation(t)
+    np.testing.assert_allclose(tv.detach().numpy(), _tv_plain(x), rtol=1e-12)
+    tv.sum().backward()
+    assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0

@@ -172,8 +172,5 @@ def test_xla_gradient_with_a_static_batch_matches_eager():
     _xla_gradient(16)
 
 
-@pytest.mark.xfail(strict=True, raises=tf.errors.InvalidArgumentError,
-                   reason="sift_core's TensorFlowOps.zero_diagonal (tf.linalg.set_diag, used by channel_redundancy) "
-                          "has a gradient XLA cannot compile when the batch size is dynamic")
 def test_xla_gradient_with_a_dynamic_batch_matches_eager():
     _xla_gradient(None)

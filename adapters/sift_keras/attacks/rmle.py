@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sift_core.metrics import total_variation as _core_tv
+
 from .._keras import keras, ops
 from ._common import as_images, check_int, check_positive, check_target, observe, white_box_edge
 from .results import AttackResult
@@ -15,22 +17,8 @@ _SCALE_FLOOR = 1e-12
 
 
 def total_variation(x):
-    """Anisotropic total variation of each channels-last image, shape (N,):
-
-        TV(x) = mean_{i,j,c} |x[i+1, j, c] - x[i, j, c]| + mean_{i,j,c} |x[i, j+1, c] - x[i, j, c]|
-
-    (the L1 form of Rudin, Osher and Fatemi 1992 used for inversion by Mahendran
-    and Vedaldi 2015; ``sift_torch.attacks.total_variation`` in the other layout).
-    A direction of length 1 contributes 0.
-    """
-    if len(x.shape) != 4:
-        raise ValueError(f"x must have shape (N, H, W, C); got {tuple(x.shape)}")
-    tv = ops.zeros((ops.shape(x)[0],), dtype=x.dtype)
-    if x.shape[1] > 1:
-        tv = tv + ops.mean(ops.abs(x[:, 1:] - x[:, :-1]), axis=(1, 2, 3))
-    if x.shape[2] > 1:
-        tv = tv + ops.mean(ops.abs(x[:, :, 1:] - x[:, :, :-1]), axis=(1, 2, 3))
-    return tv
+    """Total variation of each channels-last image, (N,): ``sift_core.metrics.total_variation``."""
+    return _core_tv(x, channels_last=True)
 
 
 class RMLEAttack:

@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from sift_core.metrics import total_variation as _core_tv
+
 from ._common import as_features, as_images, check_image_shape, edge_device, frozen_edge, iter_batches, query_edge
 from .inverse_network import _check_int, _check_positive, _progress
 from .results import AttackResult
@@ -18,22 +20,8 @@ _SCALE_FLOOR = 1e-12
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
-    """Anisotropic total variation of each image, (N,) for x of shape (N, C, H, W):
-
-        TV(x) = mean_{c,i,j} |x[c, i+1, j] - x[c, i, j]| + mean_{c,i,j} |x[c, i, j+1] - x[c, i, j]|
-
-    (the L1 form of Rudin, Osher & Fatemi 1992 as used for inversion by Mahendran & Vedaldi
-    2015), averaged rather than summed so that one weight suits every image size. A direction
-    of length 1 contributes 0.
-    """
-    if x.ndim != 4:
-        raise ValueError(f"x must have shape (N, C, H, W); got {tuple(x.shape)}")
-    tv = x.new_zeros(x.shape[0])
-    if x.shape[2] > 1:
-        tv = tv + (x[:, :, 1:, :] - x[:, :, :-1, :]).abs().flatten(1).mean(1)
-    if x.shape[3] > 1:
-        tv = tv + (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().flatten(1).mean(1)
-    return tv
+    """Total variation of each (N, C, H, W) image, (N,): ``sift_core.metrics.total_variation``."""
+    return _core_tv(x)
 
 
 class RMLEAttack:

@@ -123,7 +123,9 @@ class KerasBackend:
             initial = int(json.loads(done_path.read_text())["epochs_done"])
         else:
             model = self._build(spec, defence, data, input_shape)
-            model.compile(optimizer=sift_keras.default_optimizer(defence.lr or spec.training.lr))
+            steps = epochs * (len(x) // spec.training.batch_size)
+            decay = steps if spec.training.lr_schedule == "cosine" else None
+            model.compile(optimizer=sift_keras.default_optimizer(defence.lr or spec.training.lr, decay_steps=decay))
         if initial < epochs:
             batches = sift_keras.ShuffledArrays(x, data.target_train.y, batch_size=spec.training.batch_size,
                                                 seed=spec.seed, drop_remainder=True)
