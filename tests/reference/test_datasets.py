@@ -168,3 +168,22 @@ def test_auto_prefers_fashion_mnist_files(tmp_path):
     _write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((3, 28, 28)), compress=True)
     _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(3), compress=True)
     assert datasets.resolve_auto(tmp_path) == "fashion_mnist"
+
+
+def test_auto_scales_the_splits_to_a_smaller_fallback_dataset(monkeypatch):
+    """The demo's Fashion-MNIST sizes shrink proportionally on sklearn's 1,797 digits instead of failing."""
+    pytest.importorskip("sklearn")
+    monkeypatch.setattr(datasets, "resolve_auto", lambda path=None: "digits")
+    asked = dict(n_target_train=10000, n_target_test=2000, n_attacker_aux=2000, n_private_eval=64)
+    d = datasets.load_dataset("auto", image_size=28, **asked)
+    sizes = {k: len(getattr(d, k[2:])) for k in asked}
+    factor = 1797 / sum(asked.values())
+    assert sum(sizes.values()) <= 1797
+    for k, n in asked.items():
+        assert sizes[k] == max(1, int(n * factor)), k
+    assert "scaled by" in d.description
+    with pytest.raises(ValueError, match="dataset.n_.*asks for"):  # a named dataset is never resized silently
+        datasets.load_dataset("digits", image_size=28, **asked)
+    counts, note = datasets._fit_counts({"train": _indexed_pool(50)}, dict(
+        n_target_train=None, n_target_test=10, n_attacker_aux=10, n_private_eval=5))
+    assert note == "" and counts["n_target_train"] is None
