@@ -31,6 +31,8 @@ __all__ = [
     "mi",
     "objective",
     "volume",
+    "imaging",
+    "attack_result",
     "label_smoothed_cross_entropy",
     "siftfunnel_terms",
     "nopeek_terms",

@@ -147,3 +147,19 @@ def test_siftfunnel_keeps_accuracy_on_real_mnist():
         acc[name] = h[-1]["test_accuracy"]
     assert acc["none"] > MNIST_UNDEFENDED_MIN
     assert acc["siftfunnel"] > acc["none"] - MNIST_MAX_GAP
+
+
+@pytest.mark.parametrize("learns", [False, True])
+def test_chance_accuracy_is_reported_only_for_a_model_that_does_not_learn(learns):
+    """A loss with no gradient leaves accuracy at chance (warned); a real loss does not warn."""
+    import warnings
+
+    x, y = _digits(640)
+    model = st.build_split("cnn", defence="none", image_size=8, num_classes=10, width=8, seed=0)
+    ce = st.make_defence("none").criterion()
+    criterion = ce if learns else (lambda x_, z, logits, labels: 0.0 * logits.sum())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        st.fit(model, criterion, (x, y), epochs=3, batch_size=16, progress=False)  # 40 steps an epoch
+    fired = [w for w in caught if issubclass(w.category, st.ChanceAccuracyWarning)]
+    assert bool(fired) is not learns

@@ -79,7 +79,8 @@ class TorchBackend:
         criterion = sift_torch.make_defence(defence.kind, **defence_settings(defence)[0]).criterion()
         config = sift_torch.TrainConfig(
             epochs=defence.epochs or spec.training.epochs, batch_size=spec.training.batch_size,
-            lr=defence.lr or spec.training.lr, lr_schedule=spec.training.lr_schedule, seed=spec.seed, device=spec.training.device,
+            lr=defence.lr or spec.training.lr, lr_schedule=spec.training.lr_schedule, seed=spec.seed,
+            device=spec.training.device,
             checkpoint_dir=str(workdir / "checkpoints"), checkpoint_every=CHECKPOINT_EVERY, progress=progress,
         )
         trainer = sift_torch.Trainer(model, criterion, config)
