@@ -100,3 +100,27 @@ def test_reconstruction_scores_agree_with_skimage():
     assert got["psnr"] == pytest.approx(np.mean([metrics.peak_signal_noise_ratio(a[i], b[i], data_range=1.0)
                                                  for i in range(3)]))
     assert got["ssim"] == pytest.approx(ssim, abs=1e-6)
+
+
+def test_model_fingerprint_follows_training_code_only(tmp_path):
+    """Editing an attack or plot keeps cached models; editing model or loss code retrains them."""
+    import types
+
+    from sift_reference.backends import source_digest
+
+    pkg = tmp_path / "fakepkg"
+    (pkg / "models").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "models" / "net.py").write_text("WIDTH = 1\n")
+    (pkg / "losses.py").write_text("BETA = 2\n")
+    (pkg / "viz.py").write_text("COLOUR = 'grey'\n")
+    module = types.SimpleNamespace(__file__=str(pkg / "__init__.py"))
+    parts = ("models", "losses.py")
+    first = source_digest(module, parts)
+    (pkg / "viz.py").write_text("COLOUR = 'white'\n")
+    assert source_digest(module, parts) == first
+    (pkg / "models" / "net.py").write_text("WIDTH = 2\n")
+    second = source_digest(module, parts)
+    assert second != first
+    (pkg / "losses.py").write_text("BETA = 3\n")
+    assert source_digest(module, parts) not in (first, second)

@@ -80,3 +80,30 @@ def get_backend(name: str) -> Backend:
             f"(pip install 'siftfunnel[{extra},cli]'): {exc}"
         ) from exc
     return module.make_backend()
+
+
+#: sift_core modules that compute training objectives (their source is part of every model fingerprint)
+CORE_TRAINING_SOURCES = ("objective.py", "dependence.py", "redundancy.py", "_pairwise.py", "_validation.py",
+                         "_backend")
+
+
+def source_digest(package: Any, parts: tuple[str, ...]) -> str:
+    """sha256 (12 hex digits) of the named files / folders of ``package`` and of sift_core's objective code.
+
+    Trained models are cached under this digest: a change to how models are built or trained
+    retrains them, while edits elsewhere (attacks, plots, docs) keep a long run resumable.
+    """
+    import hashlib
+
+    import sift_core
+
+    digest = hashlib.sha256()
+    sources = ((Path(package.__file__).parent, parts), (Path(sift_core.__file__).parent, CORE_TRAINING_SOURCES))
+    for root, names in sources:
+        for name in names:
+            path = root / name
+            files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+            for f in files:
+                digest.update(str(f.relative_to(root)).encode())
+                digest.update(f.read_bytes())
+    return digest.hexdigest()[:12]

@@ -25,6 +25,8 @@ from sift_keras._keras import keras
 from sift_keras.attacks import InverseNetworkAttack, RMLEAttack
 from sift_keras.attacks._common import observe
 
+from . import source_digest
+
 
 def _nhwc(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(x, (0, 2, 3, 1)), dtype=np.float32)
@@ -66,13 +68,14 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         os.replace(tmp, self.workdir / "epoch.json")
 
 
-def _fingerprint() -> str:
-    import hashlib
+#: the parts of sift_keras that build and train models (attacks, export and plots excluded)
+TRAINING_SOURCES = ("models", "_keras.py", "attention.py", "data.py", "defences.py", "losses.py", "training.py")
 
-    digest = hashlib.sha256()
-    for f in sorted(Path(sift_keras.__file__).parent.rglob("*.py")):
-        digest.update(f.read_bytes())
-    return f"keras {keras.__version__} ({keras.backend.backend()}), sift_keras {digest.hexdigest()[:12]}"
+
+def _fingerprint() -> str:
+    """Versions and source digest of what builds and trains the models: a change invalidates cached models."""
+    return (f"keras {keras.__version__} ({keras.backend.backend()}), "
+            f"sift_keras {source_digest(sift_keras, TRAINING_SOURCES)}")
 
 
 class KerasBackend:

@@ -21,6 +21,8 @@ import torch
 from sift_torch.attacks.inverse_network import InverseNetworkAttack
 from sift_torch.attacks.rmle import RMLEAttack
 
+from . import source_digest
+
 CHECKPOINT_EVERY = 100  # optimiser steps between mid-epoch checkpoints (resume after Ctrl-C)
 
 
@@ -41,15 +43,14 @@ class TorchModel:
     image_shape: tuple[int, int, int]
 
 
+#: the parts of sift_torch that build and train models (attacks, plots and profiling excluded)
+TRAINING_SOURCES = ("models", "attention.py", "norm.py", "losses.py", "defences.py", "trainer.py", "data.py",
+                    "distributed.py", "checkpoint.py")
+
+
 def _fingerprint() -> str:
     """Versions and source digest of what builds and trains the models: a change invalidates cached models."""
-    import hashlib
-
-    src = Path(sift_torch.__file__).parent
-    digest = hashlib.sha256()
-    for f in sorted(src.rglob("*.py")):
-        digest.update(f.read_bytes())
-    return f"torch {torch.__version__}, sift_torch {digest.hexdigest()[:12]}"
+    return f"torch {torch.__version__}, sift_torch {source_digest(sift_torch, TRAINING_SOURCES)}"
 
 
 class TorchBackend:
