@@ -131,6 +131,15 @@ def _summarize(args) -> int:
     print(f"{len(docs)} run(s); dataset: {'; '.join(datasets)}; seeds: "
           + ", ".join(str(doc["spec"]["experiment"]["seed"]) for doc in docs))
     print(summarize(docs))
+    # each run's test of the criterion: does the difficulty score rank the defences like the attacks' MSE?
+    for attack in ("inverse_network", "rmle"):
+        rhos = []
+        for d in args.runs:
+            corr = json.loads((Path(d) / "rank_correlation.json").read_text()) if (
+                Path(d) / "rank_correlation.json").is_file() else {}
+            rho = corr.get("difficulty_score_vs_mse", {}).get(attack, {}).get("rho")
+            rhos.append("n/a" if rho is None else f"{rho:+.2f}")
+        print(f"Spearman(difficulty_score, {attack} MSE) per run: {', '.join(rhos)}")
     return 0
 
 

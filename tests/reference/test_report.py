@@ -99,3 +99,23 @@ def test_summarize_mean_and_sd_over_runs():
     assert "| siftfunnel | 2 | 83.00 ± 7.07 | 2.00 ± 0.00 |" in table[3]
     with pytest.raises(ValueError, match="results"):
         report.summarize([])
+
+
+def test_summarize_command_prints_the_table_and_each_runs_rank_correlation(tmp_path, capsys):
+    from sift_reference import cli
+
+    dirs = []
+    for seed, rho in ((0, 0.5), (1, None)):
+        d = tmp_path / f"run{seed}"
+        rows = [_row("none", 0.9, 0.01, 0.1), _row("siftfunnel", 0.88, 0.05, 0.7)]
+        cache.write_json(d / "results.json", report.build_results({"experiment": {"seed": seed}}, "digits", "torch",
+                                                                    rows))
+        corr = {"inverse_network": {"rho": rho, "n": 2}, "rmle": {"rho": 1.0, "n": 2}}
+        cache.write_json(d / "rank_correlation.json", {"difficulty_score_vs_mse": corr})
+        dirs.append(str(d))
+    assert cli.main(["summarize", *dirs]) == 0
+    out = capsys.readouterr().out
+    assert "2 run(s); dataset: digits; seeds: 0, 1" in out
+    assert "| siftfunnel | 2 | 88.00 ± 0.00 | 2.00 ± 0.00 |" in out
+    assert "Spearman(difficulty_score, inverse_network MSE) per run: +0.50, n/a" in out
+    assert "Spearman(difficulty_score, rmle MSE) per run: +1.00, +1.00" in out
