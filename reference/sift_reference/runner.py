@@ -228,7 +228,10 @@ def _summary(unit: str, r: dict) -> str:
     if unit == "criterion":
         s = r.get("difficulty_score")
         return f"difficulty_score {s:.3f}" if isinstance(s, (int, float)) else "done"
-    return f"MSE {r['mse']:.4f}, PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.3f}"
+    line = f"MSE {r['mse']:.4f}, PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.3f}"
+    if isinstance(r.get("feature_error"), (int, float)):
+        line += f", relative feature error {r['feature_error']:.4f}"
+    return line
 
 
 def _timings_md(timings: dict) -> str:
@@ -278,4 +281,20 @@ def _attack_rmle(backend: Backend, handle, data: DataSplits, spec: ExperimentSpe
     x = data.private_eval.x[:n]
     recon = backend.rmle(handle, private_x=x, cfg=spec.rmle, seed=spec.seed, progress=progress)
     cache.write_npy(ddir / "rmle_recon.npy", np.asarray(recon[:GRID_IMAGES], dtype=np.float32))
-    return reconstruction_scores(x, recon)
+    scores = reconstruction_scores(x, recon)
+    # How well the reconstructions reproduce the observed features: a small error with a large
+    # image MSE means the edge maps different images to the same features (the white-box
+    # attacker cannot tell them apart), a large one that the optimisation did not converge.
+    z = np.asarray(backend.features(handle, x), dtype=np.float64)
+    z_hat = np.asarray(backend.features(handle, np.asarray(recon, dtype=np.float32)), dtype=np.float64)
+    scores["feature_error"] = float(relative_feature_error(z_hat, z))
+    return scores
+
+
+def relative_feature_error(z_hat: np.ndarray, z: np.ndarray) -> float:
+    """``sum (z_hat - z)^2 / sum z^2`` over the batch; 0 when both are all zero, inf when only z is."""
+    num = float(np.sum((z_hat - z) ** 2))
+    den = float(np.sum(z ** 2))
+    if den == 0.0:
+        return 0.0 if num == 0.0 else float("inf")
+    return num / den

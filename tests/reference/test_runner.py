@@ -30,6 +30,9 @@ def test_report_files_and_schema(tmp_path, tiny_spec_dict, linear_backend):
     # the 8-dimensional projection is harder to invert than the 24-dimensional one
     assert rows["siftfunnel"]["attacks"]["inverse_network"]["mse"] > rows["none"]["attacks"]["inverse_network"]["mse"]
     assert rows["siftfunnel"]["feature_size"] == 8
+    for name in rows:  # rMLE's unit also says how well its reconstructions reproduce the features
+        unit = json.loads((tmp_path / "cache" / name / "rmle.json").read_text())["result"]
+        assert np.isfinite(unit["feature_error"]) and unit["feature_error"] >= 0.0
 
 
 def test_resume_skips_finished_work(tmp_path, tiny_spec_dict, linear_backend):
@@ -124,3 +127,13 @@ def test_model_fingerprint_follows_training_code_only(tmp_path):
     assert second != first
     (pkg / "losses.py").write_text("BETA = 3\n")
     assert source_digest(module, parts) not in (first, second)
+
+
+def test_relative_feature_error_closed_form_and_degenerate_values():
+    from sift_reference.runner import relative_feature_error
+
+    z = np.array([[1.0, 2.0], [0.0, 2.0]])
+    assert relative_feature_error(z + np.array([[0.0, 1.0], [1.0, 0.0]]), z) == pytest.approx(2.0 / 9.0)
+    assert relative_feature_error(z, z) == 0.0
+    assert relative_feature_error(np.zeros(3), np.zeros(3)) == 0.0
+    assert relative_feature_error(np.ones(3), np.zeros(3)) == float("inf")
