@@ -102,6 +102,14 @@ def test_tiny_run_then_resume(tmp_path, capsys, backend, toml, second):
     assert not [e for e in events[-8:] if e["event"] != "cached"]
     assert json.loads((out / "results.json").read_text()) == results
 
+    if backend == "torch":  # a damaged model file is retrained (from its checkpoint), never a crash
+        next((out / "cache" / "none").glob("train-*/model.pt")).write_bytes(b"damaged")
+        (out / "cache" / "none" / "rmle.json").unlink()
+        with pytest.warns(RuntimeWarning, match="retraining"):
+            assert cli.main(argv + ["--resume"]) == 0
+        assert [e["event"] for e in runner.read_events(out)].count("train") == 3
+        assert json.loads((out / "results.json").read_text()) == results
+
 
 def test_assess_prints_the_criterion(tmp_path, capsys):
     rng = np.random.default_rng(0)

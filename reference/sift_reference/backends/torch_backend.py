@@ -11,6 +11,7 @@ inference) are queried under a fixed seed, so results are reproducible.
 
 from __future__ import annotations
 
+import pickle
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,8 @@ class TorchBackend:
         model = self._build(spec, defence, data)
         try:
             model.load_state_dict(sift_torch.load_checkpoint(path)["model"])
-        except (RuntimeError, ValueError, KeyError) as exc:  # saved by another version of the model code
+        # saved by another version of the model code, or a damaged file: retrain rather than fail
+        except (RuntimeError, ValueError, KeyError, EOFError, OSError, pickle.UnpicklingError) as exc:
             warnings.warn(f"{path} does not fit the current model ({exc}); retraining", RuntimeWarning, stacklevel=2)
             return None
         model.to(self._device(spec)).eval()
