@@ -187,6 +187,10 @@ def save_grid_png(
             )
     if label_width is not None:
         label_width = _int_option(label_width, "label_width", minimum=1)
+    try:
+        os.fspath(path)
+    except TypeError as err:
+        raise TypeError(f"path must be a str or os.PathLike; got {type(path).__name__}") from err
     # Imported here so that sift_core imports without matplotlib.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -123,6 +123,18 @@ def test_import_needs_no_plotting_or_framework():
 
 
 # ---------------------------------------------------------------------------- PNG files
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib.backends.backend_agg  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+#: the core's test environment has numpy and numba only: PNG writing needs matplotlib
+needs_matplotlib = pytest.mark.skipif(not _has_matplotlib(), reason="matplotlib is not installed")
+
+
 def read_png(path):
     image = pytest.importorskip("matplotlib.image")
     with open(path, "rb") as fh:
@@ -130,6 +142,7 @@ def read_png(path):
     return image.imread(path)
 
 
+@needs_matplotlib
 def test_png_holds_the_grid_pixel_for_pixel(tmp_path):
     rng = np.random.default_rng(3)
     x, y = batch(rng, 4, 3, 6, 5), batch(rng, 4, 3, 6, 5)
@@ -141,6 +154,7 @@ def test_png_holds_the_grid_pixel_for_pixel(tmp_path):
     np.testing.assert_allclose(png[..., :3], grid, atol=1 / 255 + 1e-7)
 
 
+@needs_matplotlib
 def test_labelled_png_adds_a_left_margin_and_keeps_the_grid(tmp_path):
     rng = np.random.default_rng(4)
     x = batch(rng, 3, 1, 8, 8)
@@ -174,6 +188,7 @@ def test_save_grid_png_checks_before_writing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@needs_matplotlib
 def test_interrupted_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
     mpl_image = pytest.importorskip("matplotlib.image")
     target = tmp_path / "g.png"
@@ -216,6 +231,7 @@ class LastResult(AttackResultBase):
     _per_image = ("mse", "psnr", "ssim")
 
 
+@needs_matplotlib
 def test_results_in_either_layout_agree_with_plain_formulas_and_grids(tmp_path):
     rng = np.random.default_rng(5)
     a = rng.random((4, 3, 12, 12))
