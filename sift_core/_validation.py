@@ -7,18 +7,23 @@ from typing import Any
 from ._backend import Ops
 
 
+def as_float(ops: Ops, x: Any, name: str) -> Any:
+    """``ops.asfloat(x)`` with the argument's name in any conversion error."""
+    try:
+        return ops.asfloat(x)
+    except TypeError as exc:
+        raise TypeError(f"{name}: {exc}") from None
+    except ValueError as exc:  # e.g. ragged nested lists
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def as_samples(ops: Ops, x: Any, name: str, *, min_n: int = 1, ndim_min: int = 1) -> Any:
     """Convert ``x`` to a float (n, d) matrix: rows are samples, the rest is flattened.
 
     A 1-D input of length n is n samples of one dimension.  Integer and boolean
     input is cast to float (float64 for numpy: large values never overflow).
     """
-    try:
-        x = ops.asfloat(x)
-    except TypeError as exc:
-        raise TypeError(f"{name}: {exc}") from None
-    except ValueError as exc:  # e.g. ragged nested lists
-        raise ValueError(f"{name}: {exc}") from None
+    x = as_float(ops, x, name)
     shape = ops.shape(x)
     need = max(ndim_min, 1)
     if len(shape) < need:

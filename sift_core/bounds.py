@@ -30,16 +30,13 @@ from typing import Any
 import numpy as np
 
 from ._backend import NUMPY, Ops, get_ops
-from ._validation import check_finite, check_positive
+from ._validation import as_float, check_finite, check_positive
 
 __all__ = ["dv", "mine_ema", "nwj", "infonce", "smile", "log_mean_exp"]
 
 
 def _as_scores(ops: Ops, t: Any, name: str):
-    try:
-        t = ops.asfloat(t)
-    except TypeError as exc:
-        raise TypeError(f"{name}: {exc}") from None
+    t = as_float(ops, t, name)
     check_finite(ops, t, name)
     return t
 

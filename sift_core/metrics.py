@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import NUMPY, Ops, get_ops
-from ._validation import check_choice, check_finite, check_positive
+from ._validation import as_float, check_choice, check_finite, check_positive
 
 __all__ = ["mse", "psnr", "ssim", "cosine_similarity", "gaussian_window", "total_variation"]
 
@@ -37,10 +37,7 @@ def _pair(a: Any, b: Any, *, min_ndim: int, what: str, channels_last: bool, redu
     ops = get_ops(a, b)
     out = []
     for name, v in (("a", a), ("b", b)):
-        try:
-            v = ops.asfloat(v)
-        except TypeError as exc:
-            raise TypeError(f"{name}: {exc}") from None
+        v = as_float(ops, v, name)
         shape = ops.shape(v)
         if len(shape) < min_ndim:
             raise ValueError(f"{name} must be a batch {what} with at least {min_ndim} dimensions; got shape {shape}")
@@ -227,10 +224,7 @@ def total_variation(x: Any, *, channels_last: bool = False, reduction: str = "no
         raise TypeError(f"channels_last must be a bool; got {type(channels_last).__name__}")
     check_choice(reduction, "reduction", _REDUCTIONS)
     ops = get_ops(x)
-    try:
-        x = ops.asfloat(x)
-    except TypeError as exc:
-        raise TypeError(f"x: {exc}") from None
+    x = as_float(ops, x, "x")
     shape = ops.shape(x)
     if len(shape) != 4:
         layout = "(N, H, W, C)" if channels_last else "(N, C, H, W)"

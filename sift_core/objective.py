@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import NUMPY, Ops, get_ops
-from ._validation import check_choice, check_finite, check_positive
+from ._validation import as_float, check_choice, check_finite, check_positive
 from .dependence import distance_correlation, hsic
 from .redundancy import channel_redundancy
 
@@ -60,10 +60,7 @@ def _check_epsilon(epsilon: Any) -> float:
 
 
 def _as_logits(ops: Ops, logits: Any):
-    try:
-        logits = ops.asfloat(logits)
-    except TypeError as exc:
-        raise TypeError(f"logits: {exc}") from None
+    logits = as_float(ops, logits, "logits")
     shape = ops.shape(logits)
     if len(shape) != 2:
         raise ValueError(f"logits must have shape (n, num_classes); got shape {shape}")
@@ -192,11 +189,8 @@ def gaussian_kl(mean: Any, logvar: Any, *, reduction: str = "mean"):
     """
     check_choice(reduction, "reduction", ("mean", "batchmean"))
     ops = get_ops(mean, logvar)
-    try:
-        mean = ops.asfloat(mean)
-        logvar = ops.asfloat(logvar)
-    except TypeError as exc:
-        raise TypeError(f"mean/logvar: {exc}") from None
+    mean = as_float(ops, mean, "mean")
+    logvar = as_float(ops, logvar, "logvar")
     if ops.shape(mean) != ops.shape(logvar):
         raise ValueError(f"mean and logvar must have the same shape; got {ops.shape(mean)} and {ops.shape(logvar)}")
     if len(ops.shape(mean)) < 1:

@@ -11,6 +11,7 @@ dead-feature check, which does so once every ``check_every`` calls.
 
 from __future__ import annotations
 
+import abc
 import warnings
 
 import torch
@@ -45,7 +46,7 @@ def check_dead_features(z: torch.Tensor, *, stacklevel: int = 2) -> bool:
     return dead
 
 
-class FeatureLoss(nn.Module):
+class FeatureLoss(nn.Module, abc.ABC):
     """Base class of the losses ``criterion(x, z, logits, labels)``.
 
     Subclasses implement :meth:`compute_terms` (a dict of sift_core terms with
@@ -74,8 +75,9 @@ class FeatureLoss(nn.Module):
         self._dead_flag: torch.Tensor | None = None
 
     # ---- subclasses -------------------------------------------------------
-    def compute_terms(self, x, z, logits, labels, dependence_batch) -> dict:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def compute_terms(self, x, z, logits, labels, dependence_batch) -> dict:
+        """The loss terms (a dict with at least ``"total"``) of one batch."""
 
     # ---- shared -----------------------------------------------------------
     def dependence_batch(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None = None):

@@ -167,8 +167,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ set-up
     def _build(self, steps_per_epoch: int):
+        """Optimiser, schedulers and DDP wrapper; ``fit`` has set up the process group."""
         c = self.config
-        setup_distributed(device=self.device)
         self.rank, self.world_size = world()
         self.model.to(self.device)
         params = [p for p in self.model.parameters() if p.requires_grad]
