@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .spec import SpecError, builtin_spec_path, load_spec
+from .spec import SpecError, builtin_spec_names, builtin_spec_path, load_spec
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,7 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run an experiment spec (TOML) and write the report")
-    r.add_argument("spec", help="path of a TOML spec, or the name of a built-in one (demo, fashion_cnn, lfw_faces)")
+    shipped = ", ".join(builtin_spec_names())
+    r.add_argument("spec", help=f"path of a TOML spec, or the name of a built-in one ({shipped})")
     r.add_argument("--backend", choices=("torch", "keras"), help="framework (default: the spec's experiment.backend)")
     r.add_argument("--out", help="output directory (default: siftfunnel-runs/<experiment name>-seed<seed>)")
     r.add_argument("--resume", action="store_true", help="reuse finished defences and attacks found in --out")

@@ -5,7 +5,15 @@ from __future__ import annotations
 import copy
 
 import pytest
-from sift_reference.spec import SpecError, builtin_spec_path, load_spec, override, spec_from_dict, tomllib
+from sift_reference.spec import (
+    SpecError,
+    builtin_spec_names,
+    builtin_spec_path,
+    load_spec,
+    override,
+    spec_from_dict,
+    tomllib,
+)
 
 BASE = {
     "experiment": {"name": "t", "seed": 1},
@@ -123,7 +131,7 @@ def test_load_spec_reports_toml_errors_and_overrides(tmp_path):
         override(spec, seed=-3)
 
 
-@pytest.mark.parametrize("name", ["demo", "demo_fast", "fashion_cnn", "lfw_faces"])
+@pytest.mark.parametrize("name", ["demo", "demo_fast", "fashion_cnn", "fashion_cnn_long", "lfw_faces"])
 def test_builtin_specs_are_valid(name):
     path = builtin_spec_path(name)
     with open(path, "rb") as fh:
@@ -131,3 +139,24 @@ def test_builtin_specs_are_valid(name):
     spec = spec_from_dict(raw)
     assert spec.defences[0].kind == "none"
     assert {"siftfunnel"} <= {d.kind for d in spec.defences}
+
+
+def test_long_fashion_spec_differs_from_fashion_cnn_only_in_epochs_and_defences():
+    def raw(name):
+        with open(builtin_spec_path(name), "rb") as fh:
+            return tomllib.load(fh)
+
+    short, long = raw("fashion_cnn"), raw("fashion_cnn_long")
+    assert long["training"]["epochs"] == 3 * short["training"]["epochs"]
+    assert [d["kind"] for d in long["defences"]] == ["none", "siftfunnel"]
+    assert long["defences"] == short["defences"][:2]
+    for key in ("dataset", "model", "attacks", "criterion"):
+        assert long[key] == short[key], key
+    assert {k: v for k, v in long["training"].items() if k != "epochs"} == \
+        {k: v for k, v in short["training"].items() if k != "epochs"}
+
+
+def test_unknown_builtin_spec_lists_the_shipped_ones():
+    assert {"demo", "fashion_cnn", "fashion_cnn_long", "lfw_faces"} <= set(builtin_spec_names())
+    with pytest.raises(SpecError, match=r"^spec: no built-in spec named 'nope' \(built-in: demo, "):
+        builtin_spec_path("nope")
