@@ -90,12 +90,13 @@ def annotate_points(ax, xs, ys, texts, *, fontsize: float = 8) -> list:
         ext = probe.get_window_extent(renderer)
         sizes.append((ext.width, ext.height))
         probe.remove()
-    anchors = ax.transData.transform(np.column_stack([xs, ys]).astype(np.float64))
+    points = np.column_stack([xs, ys]).astype(np.float64)
+    anchors = ax.transData.transform(points)
     boxes = place_labels(anchors, sizes)
     # Offsets in points scale with the figure when it is saved at another dpi; pixels would not.
     to_points = 72.0 / ax.figure.dpi
     anns = []
-    for (x, y), (px, py), box, t in zip(np.column_stack([xs, ys]), anchors, boxes, texts):
+    for (x, y), (px, py), box, t in zip(points, anchors, boxes, texts):
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         # Distance from the point to the nearest edge of its label: 7 px on the first ring.
         far = np.hypot(max(box[0] - px, 0, px - box[2]), max(box[1] - py, 0, py - box[3])) > 12

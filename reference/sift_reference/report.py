@@ -164,37 +164,32 @@ def plot_privacy_utility(results: dict, path: str | Path) -> None:
     rows = results["rows"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=120)
     panels = ((axes[0], "ssim", "lower SSIM = more private"), (axes[1], "mse", "higher MSE = more private"))
-    points = []
+    panels_points = []  # per panel, both attacks' finite points: their labels avoid each other
     for ax, metric, better in panels:
+        px, py, names = [], [], []
         for attack, marker in (("inverse_network", "o"), ("rmle", "s")):
             xs = [float(r["attacks"][attack][metric]) for r in rows]
             ys = [100 * r["accuracy"] for r in rows]
             ax.scatter(xs, ys, marker=marker, label=ATTACK_LABELS[attack], zorder=3)
-            points.append((ax, xs, ys, [r["defence"] for r in rows]))
-        finite = [x for _, xs, _, _ in points[-2:] for x in xs if math.isfinite(x)]
-        if metric == "mse" and finite and min(finite) > 0:
+            for x, y, r in zip(xs, ys, rows):
+                if math.isfinite(x) and math.isfinite(y):
+                    px.append(x)
+                    py.append(y)
+                    names.append(r["defence"])
+        if metric == "mse" and px and min(px) > 0:
             ax.set_xscale("log")
         ax.set_xlabel(f"{metric.upper()} of reconstructions ({better})")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
         ax.margins(x=0.15, y=0.12)
         ax.legend(fontsize=8)
+        panels_points.append((ax, px, py, names))
     fig.suptitle(f"Privacy vs utility: {results['dataset']}", fontsize=9)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.88, wspace=0.22)
-    for ax, xs, ys, names in _merge_by_axes(points):
-        annotate_points(ax, xs, ys, names)  # after limits and layout are final: it works in pixels
+    for ax, px, py, names in panels_points:
+        annotate_points(ax, px, py, names)  # after limits and layout are final: it works in pixels
     fig.savefig(path)
     plt.close(fig)
-
-
-def _merge_by_axes(points: list) -> list:
-    """Join the two attacks' point lists of each panel, so their labels avoid each other too."""
-    merged: dict[int, tuple] = {}
-    for ax, xs, ys, names in points:
-        keep = [i for i, (x, y) in enumerate(zip(xs, ys)) if math.isfinite(x) and math.isfinite(y)]
-        _, mx, my, mn = merged.get(id(ax), (ax, [], [], []))
-        merged[id(ax)] = (ax, mx + [xs[i] for i in keep], my + [ys[i] for i in keep], mn + [names[i] for i in keep])
-    return list(merged.values())
 
 
 def _to_hwc(img: np.ndarray) -> np.ndarray:

@@ -331,19 +331,20 @@ def override(spec: ExperimentSpec, *, backend: str | None = None, seed: int | No
     return spec
 
 
-def builtin_spec_names() -> list[str]:
-    """Names of the specs shipped in ``sift_reference/specs``, sorted."""
+def _specs_dir():
     from importlib import resources
 
-    specs = resources.files("sift_reference") / "specs"
-    return sorted(p.name[: -len(".toml")] for p in specs.iterdir() if p.name.endswith(".toml"))
+    return resources.files("sift_reference") / "specs"
+
+
+def builtin_spec_names() -> list[str]:
+    """Names of the specs shipped in ``sift_reference/specs``, sorted."""
+    return sorted(p.name[: -len(".toml")] for p in _specs_dir().iterdir() if p.name.endswith(".toml"))
 
 
 def builtin_spec_path(name: str) -> str:
     """Path of a spec shipped in ``sift_reference/specs`` (see :func:`builtin_spec_names`)."""
-    from importlib import resources
-
-    ref = resources.files("sift_reference") / "specs" / f"{name}.toml"
+    ref = _specs_dir() / f"{name}.toml"
     if not ref.is_file():
         raise SpecError(f"spec: no built-in spec named {name!r} (built-in: {', '.join(builtin_spec_names())})")
     return str(ref)

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import types
 
 import numpy as np
 import pytest
-from hypothesis import settings
-
-# Property tests replay a fixed sequence of examples (derandomize): several assert statistical
-# tolerances that a rare random draw can exceed, and a test run must not fail by chance.
-# HYPOTHESIS_PROFILE=explore draws new random examples on every run instead.
-settings.register_profile("replay", derandomize=True, deadline=None)
-settings.register_profile("explore", deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "replay"))
 
 
 def plain_distances(x):

@@ -9,20 +9,11 @@ deterministic computations, cheap enough to run in milliseconds. Calls are count
 from __future__ import annotations
 
 import copy
-import os
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import settings
-
-# Property tests replay a fixed sequence of examples (derandomize): several assert statistical
-# tolerances that a rare random draw can exceed, and a test run must not fail by chance.
-# HYPOTHESIS_PROFILE=explore draws new random examples on every run instead.
-settings.register_profile("replay", derandomize=True, deadline=None)
-settings.register_profile("explore", deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "replay"))
 
 TINY_SPEC = {
     "experiment": {"name": "tiny", "seed": 0},

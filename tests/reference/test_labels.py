@@ -36,8 +36,8 @@ def test_labels_on_one_point_do_not_overlap():
 @settings(deadline=None, max_examples=40)
 @given(st.lists(st.tuples(st.floats(0, 400), st.floats(0, 300), st.floats(5, 60)), min_size=1, max_size=12))
 def test_spread_points_get_free_boxes(points):
-    # Boxes are as large as the text; with 64 candidates each and at most 12 labels there is
-    # always a free one at this density, so the greedy never settles for an overlap.
+    # 64 candidate boxes per label and at most 12 labels: at this density the greedy should
+    # always find a free box (12 labels of width 60 on one point still do), never an overlap.
     anchors = np.array([(x, y) for x, y, _ in points])
     sizes = np.array([(w, 11.0) for _, _, w in points])
     boxes = place_labels(anchors, sizes)
