@@ -1,4 +1,9 @@
-"""Settings shared by every test directory."""
+"""Settings shared by every test directory.
+
+pytest puts this file's directory, ``tests/``, on ``sys.path``: no directory in it may be named
+like a framework (``tests/torch`` would import as an empty namespace package called ``torch``
+where torch is not installed). tests/core/test_environment.py checks it.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the Keras adapter tests (imported by name: tests/keras is on the path)."""
+"""Helpers shared by the Keras adapter tests (imported by name: tests/keras_adapter is on the path)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A short real run: undefended CNN split against SiftFunnel on packaged MNIST digits.
 
 Used by ``test_keras_real_run.py`` and runnable on its own to measure the margins
-over seeds (``python tests/keras/keras_real_run.py 0 1 2``); the numbers are in
+over seeds (``python tests/keras_adapter/keras_real_run.py 0 1 2``); the numbers are in
 docs/keras.md.
 """
 
