@@ -18,7 +18,8 @@ def test_framework_names_resolve_to_real_packages_or_nothing(name):
     spec = importlib.util.find_spec(name) if name not in sys.modules else sys.modules[name].__spec__
     if spec is None:
         return
-    assert spec.origin not in (None, "namespace"), f"{name!r} resolves to a namespace package: {list(spec.submodule_search_locations or [])}"
+    where = list(spec.submodule_search_locations or [])
+    assert spec.origin not in (None, "namespace"), f"{name!r} resolves to a namespace package: {where}"
 
 
 def test_no_test_directory_is_named_like_a_framework():
