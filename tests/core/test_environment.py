@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ FRAMEWORKS = ("torch", "tensorflow", "keras", "jax", "scipy", "sklearn", "matplo
 def test_framework_names_resolve_to_real_packages_or_nothing(name):
     # A directory on sys.path named like a framework imports as a namespace package (no
     # __init__, origin None) when the framework is absent, and importorskip then does not skip.
-    spec = importlib.util.find_spec(name) if name not in sys.modules else sys.modules[name].__spec__
+    spec = importlib.util.find_spec(name)  # the module's own __spec__ once it is imported
     if spec is None:
         return
     where = list(spec.submodule_search_locations or [])
