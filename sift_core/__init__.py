@@ -7,6 +7,10 @@ type without this package importing any framework.
 
 from __future__ import annotations
 
+import logging
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
+
 from .dependence import distance_correlation, distance_covariance, distance_variance, hsic
 from .objective import (
     bido_terms,
@@ -17,7 +21,20 @@ from .objective import (
 )
 from .redundancy import channel_redundancy
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """The installed ``siftfunnel`` distribution's version; "0+unknown" when running from an uninstalled tree."""
+    try:
+        return _dist_version("siftfunnel")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+#: version of the ``siftfunnel`` distribution (one number for sift_core, sift_torch, sift_keras, sift_reference)
+__version__ = _version()
+
+#: the package logger; the library adds no handlers (applications configure logging, as ``siftfunnel`` does)
+logger = logging.getLogger("sift_core")
 
 __all__ = [
     "distance_correlation",

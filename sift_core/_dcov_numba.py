@@ -162,8 +162,29 @@ def _block_rows(n: int, budget_bytes: int) -> int:
     return int(max(16, min(n, rows)))
 
 
+def _centred(x: np.ndarray, scale: float) -> np.ndarray:
+    """A centred copy (:func:`sift_core._pairwise.centre_columns`) divided by ``scale`` in place."""
+    x = centre_columns(NUMPY, x)
+    if scale != 1.0:
+        x *= 1.0 / scale
+    return x
+
+
+def _check_scales(scales) -> tuple[float, float]:
+    sx, sz = (float(s) for s in scales)
+    if not (sx > 0 and sz > 0 and np.isfinite(sx) and np.isfinite(sz)):
+        raise ValueError(f"scales must be two positive finite numbers; got {scales!r}")
+    return sx, sz
+
+
 def distance_sums(
-    x: np.ndarray, z: np.ndarray, *, block_bytes: int = 64 * 2**20, shifted: bool = False, method: str = "auto"
+    x: np.ndarray,
+    z: np.ndarray,
+    *,
+    block_bytes: int = 64 * 2**20,
+    shifted: bool = False,
+    method: str = "auto",
+    scales: tuple[float, float] = (1.0, 1.0),
 ):
     """Sums of the Euclidean distance matrices of ``x`` and ``z`` (rows are samples).
 
@@ -180,6 +201,11 @@ def distance_sums(
     large distances, which double centring would cancel, never enter the sums
     (``dependence._inners_from_sums`` adds the V-statistic's diagonal
     ``a'_ii = -2 u_i`` back).
+
+    ``scales = (s_x, s_z)``: the sums of ``x / s_x`` and ``z / s_z`` (the
+    division is applied to the centred copy, so it costs no extra memory);
+    :func:`sift_core._pairwise.sample_scale` gives scales for which no
+    squared distance overflows or underflows.
     """
     x = np.asarray(x, dtype=np.float64)
     z = np.asarray(z, dtype=np.float64)
@@ -187,9 +213,10 @@ def distance_sums(
         raise ValueError(f"x and z must be (n, d) and (n, q) arrays; got shapes {x.shape} and {z.shape}")
     if method not in ("auto", "gram", "direct"):
         raise ValueError(f"method must be 'auto', 'gram' or 'direct'; got {method!r}")
+    sx, sz = _check_scales(scales)
     n = x.shape[0]
-    x = centre_columns(NUMPY, x)
-    z = centre_columns(NUMPY, z)
+    x = _centred(x, sx)
+    z = _centred(z, sz)
     sqx = np.einsum("ij,ij->i", x, x)
     sqz = np.einsum("ij,ij->i", z, z)
     ux = np.sqrt(sqx) if shifted else np.zeros(n)
@@ -288,12 +315,14 @@ def _upper_sums(kf, lf, rk, rl, acc):  # pragma: no cover - compiled
     acc += 2.0 * s
 
 
-def upper_sq_distances(x: np.ndarray, *, block_bytes: int = 64 * 2**20, method: str = "auto") -> np.ndarray:
-    """Squared Euclidean distances of the pairs i < j of the rows of ``x``, row by row (flat).
+def upper_sq_distances(
+    x: np.ndarray, *, block_bytes: int = 64 * 2**20, method: str = "auto", scale: float = 1.0
+) -> np.ndarray:
+    """Squared Euclidean distances of the pairs i < j of the rows of ``x / scale``, row by row (flat).
 
     ``method`` as in :func:`distance_sums` ("auto": :func:`use_direct`).
     """
-    x = centre_columns(NUMPY, np.asarray(x, dtype=np.float64))
+    x = _centred(np.asarray(x, dtype=np.float64), float(scale))
     n = x.shape[0]
     out = np.empty(n * (n - 1) // 2)
     if method == "direct" or (method == "auto" and use_direct(n, x.shape[1])):
@@ -321,7 +350,7 @@ def _median_from_sq(d2: np.ndarray) -> np.float64:
     return bandwidth_from_distances(np.sqrt(d2))
 
 
-def gaussian_kernel_sums(x: np.ndarray, z: np.ndarray, bandwidth):
+def gaussian_kernel_sums(x: np.ndarray, z: np.ndarray, bandwidth, *, scales: tuple[float, float] = (1.0, 1.0)):
     """Off-diagonal sums of the shifted Gaussian kernel matrices of ``x`` and ``z``, and their diagonals.
 
     ``K'_ij = exp(-|x_i - x_j|^2 / (2 sigma^2)) - c`` with ``sigma`` the
@@ -330,15 +359,22 @@ def gaussian_kernel_sums(x: np.ndarray, z: np.ndarray, bandwidth):
     from :func:`sift_core.dependence.kernel_shift`.  Returns
     ``(S_kl, S_kk, S_ll, r_k, r_l)`` over the pairs i != j, then the diagonals
     ``K'_ii = 1 - c`` and ``L'_ii`` as arrays.
+
+    ``scales = (s_x, s_z)``: distances are formed from ``x / s_x`` and
+    ``z / s_z`` and a numeric bandwidth is divided likewise, so the kernel
+    matrices are those of ``x`` and ``z`` while no squared distance
+    overflows or underflows (:func:`sift_core._pairwise.sample_scale`).
     """
     n = x.shape[0]
     flats = []
     diags = []
-    for v in (x, z):
-        d2 = upper_sq_distances(v)
-        sigma = _median_from_sq(d2) if isinstance(bandwidth, str) else float(bandwidth)
+    for v, s in zip((x, z), _check_scales(scales)):
+        d2 = upper_sq_distances(v, scale=s)
+        sigma = _median_from_sq(d2) if isinstance(bandwidth, str) else float(bandwidth) / s
         c = float(kernel_shift(NUMPY, d2.mean() if d2.size else 0.0, sigma))
-        d2 *= -1.0 / (2.0 * sigma * sigma)
+        # divided by sigma twice: sigma^2 alone could underflow (a bandwidth far below the distances)
+        d2 *= -0.5 / sigma
+        d2 /= sigma
         k = np.exp(d2, out=d2)
         k -= c
         flats.append(k)

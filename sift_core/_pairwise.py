@@ -20,9 +20,14 @@ __all__ = [
     "centre_matrix",
     "centred_product",
     "gram_zero_tolerance",
+    "in_units",
     "centre_columns",
+    "max_abs",
     "pairwise_distances",
+    "power_of_two_scale",
+    "rescale",
     "safe_sqrt",
+    "sample_scale",
 ]
 
 
@@ -110,6 +115,64 @@ def centre_columns(ops: Ops, x):
     return x - ops.column_median(x[:_SHIFT_ROWS])
 
 
+#: numpy scales are powers of two in [2^-1000, 2^1000]: dividing by one is exact, and 2^1000 is a finite double
+_MAX_EXPONENT = 1000
+
+
+def max_abs(ops: Ops, x, *, axis: int | None = None, keepdims: bool = False):
+    """The largest absolute entry of ``x`` (over ``axis``, or all entries), without gradient."""
+    x = ops.stop_gradient(x)
+    if ops.name == "torch":
+        t = ops.t  # type: ignore[attr-defined]
+        a = t.abs(x)
+        return a.max() if axis is None else t.amax(a, dim=axis, keepdim=keepdims)
+    if ops.name == "tensorflow":
+        tf = ops.tf  # type: ignore[attr-defined]
+        return tf.reduce_max(tf.abs(x), axis=axis, keepdims=keepdims)
+    if ops.name == "jax":
+        jnp = ops.np  # type: ignore[attr-defined]
+        return jnp.max(jnp.abs(x), axis=axis, keepdims=keepdims)
+    return np.max(np.abs(x), axis=axis, keepdims=keepdims)
+
+
+def power_of_two_scale(m: Any) -> np.ndarray:
+    """``2^k`` with ``m / 2^k`` in [0.5, 1) where ``m > 0`` (``k`` clipped to +-1000), 1 where ``m == 0``."""
+    m = np.asarray(m, dtype=np.float64)
+    k = np.clip(np.frexp(m)[1], -_MAX_EXPONENT, _MAX_EXPONENT)
+    return np.where(m > 0, np.ldexp(1.0, k), 1.0)
+
+
+def sample_scale(ops: Ops, x):
+    """A positive scale ``s`` of the samples' spread, without gradient: ``x / s`` neither overflows nor underflows.
+
+    ``s`` is the largest absolute deviation of an entry of the (n, d) matrix
+    ``x`` from its column's median over the first 255 rows (the shift of
+    :func:`centre_columns`), so the rows of ``x / s`` lie within distance
+    ``2 sqrt(d)`` of each other: squared distances and their products stay far
+    from the float64 limits whatever the units of ``x`` (1e-200 or 1e200).
+    Every statistic that is scale invariant (dCor, HSIC with the median
+    bandwidth, correlations) can then be computed from ``x / s``; the others
+    are multiplied back by the matching power of ``s``.  For numpy ``s`` is a
+    Python float, a power of two (division by it is exact); for a framework
+    tensor a scalar tensor.  A constant ``x`` gets ``s = 1``.
+    """
+    if ops.name == "numpy":
+        x = np.asarray(x, dtype=np.float64)
+        med = np.median(x[:_SHIFT_ROWS], axis=0)
+        # halves: the difference of two finite doubles can overflow, that of their halves cannot
+        half = max(float(np.max(0.5 * x.max(axis=0) - 0.5 * med)), float(np.max(0.5 * med - 0.5 * x.min(axis=0))))
+        return 2.0 * float(power_of_two_scale(half)) if half > 0 else 1.0
+    s = max_abs(ops, x - ops.column_median(x[:_SHIFT_ROWS]))
+    return ops.where(s > 0, s, ops.scalar(1.0, s))
+
+
+def rescale(ops: Ops, x):
+    """``(x / s, s)`` in the accumulation dtype, with ``s`` = :func:`sample_scale` (no gradient through s)."""
+    x = ops.to_acc(x)
+    s = sample_scale(ops, x)
+    return (x * (1.0 / s) if ops.name == "numpy" else x / s), s
+
+
 def pairwise_distances(ops: Ops, x, *, squared: bool = False):
     """Euclidean distance matrix of the rows of a float (n, d) matrix, in the accumulation dtype.
 
@@ -134,3 +197,32 @@ def safe_sqrt(ops: Ops, v):
     """sqrt(max(v, 0)) with a zero (not NaN/inf) gradient at 0."""
     pos = v > 0
     return ops.where(pos, ops.sqrt(ops.where(pos, v, ops.scalar(1.0, v))), ops.scalar(0.0, v))
+
+
+def in_units(ops: Ops, v, scales, *, root: bool, what: str):
+    """A homogeneous statistic back in the inputs' units: ``v * prod(scales)``, or ``sqrt(v) * sqrt(prod(scales))``.
+
+    numpy scales are powers of two, so the product is taken on the exponents
+    (exact, and free of intermediate overflow); a value beyond the float64
+    range raises a ValueError instead of returning inf.  Framework scales
+    carry no gradient: for ``f(x) = s^k f(x / s)`` the gradient through
+    ``x / s`` with ``s`` held fixed is the gradient of ``f``.
+    """
+    if ops.name == "numpy":
+        e = sum(int(np.frexp(s)[1]) - 1 for s in scales)
+        v = float(np.sqrt(max(float(v), 0.0))) if root else float(v)
+        if root:
+            if e % 2:
+                v, e = v * math.sqrt(2.0), e - 1
+            e //= 2
+        with np.errstate(over="ignore", under="ignore"):
+            out = np.ldexp(v, e)
+        if not np.isfinite(out):
+            raise ValueError(f"{what} exceeds the float64 range for inputs of this magnitude (about 2^{e} times "
+                             "the value for unit-scale inputs): rescale x and z, or use the scale-free "
+                             "correlation (distance_correlation, normalized=True)")
+        return out
+    log_s = sum(ops.log(s) for s in scales)
+    if root:
+        return safe_sqrt(ops, v) * ops.exp(0.5 * log_s)
+    return ops.where(v == 0, ops.scalar(0.0, v), v * ops.exp(log_s))

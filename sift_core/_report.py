@@ -6,16 +6,21 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["Report", "Comparison", "compare"]
+__all__ = ["Report", "Comparison", "compare", "PSNR_CAP_DB"]
+
+
+#: PSNR reported for an exactly zero MSE
+PSNR_CAP_DB = 300.0
 
 
 @dataclass(frozen=True)
 class Report:
     """How hard features ``z`` are to invert back to inputs ``x``: see :func:`sift_core.criterion.assess`.
 
-    Information quantities are in nats and refer to ``u``, the first
-    ``x_components`` principal components of (dequantised) x; ``mse_floor`` is
-    per component of u, ``mse_floor_per_pixel`` per coordinate of the full x.
+    Two sides: ``probe_*`` is *certified* (an achievable held-out error, so the best attacker's
+    minimum MSE is at most it, up to its interval); ``floor_estimate_*``, ``mi_*`` and ``h_u*`` are
+    *estimates* about ``u``, the first ``x_components`` principal components of (dequantised) x, and
+    the floor estimate is biased up because the information estimates are biased down.
     """
 
     # sizes and preprocessing
@@ -27,41 +32,55 @@ class Report:
     x_variance_explained: float
     dequantize_step: float
     data_range: float
-    # information
-    mi: float
+    # certified side: the probe decoder
+    probe_mse: float
+    probe_mse_ci: tuple[float, float]
+    probe_baseline_mse: float
+    probe_mse_fraction: float
+    probe_psnr: float
+    probe_mse_u: float
+    probe_mse_u_ci: tuple[float, float]
+    probe_kind: str
+    probe_ridge: float
+    probe_bandwidth: float
+    probe_features: int
+    probe_train: int
+    probe_test: int
+    confidence: float
+    # estimated side: information about u
+    mi_estimate: float
     mi_estimator: str
     mi_nonparametric: float
     mi_nonparametric_estimator: str
     mi_linear: float
     mi_linear_estimator: str
-    h_x: float
-    h_x_estimator: str
-    h_x_given_z: float
-    # entropy-power floor
-    mse_floor: float
-    mse_floor_per_pixel: float
-    psnr_ceiling: float
-    floor_fraction: float
-    # effective information volume of z
+    mi_probe: float
+    mi_probe_estimator: str
+    h_u: float
+    h_u_estimator: str
+    h_u_given_z_estimate: float
+    floor_estimate_mse: float
+    floor_estimate_mse_per_pixel: float
+    psnr_ceiling_estimate: float
+    information_fraction: float
+    # where the minimum MSE lies: [floor estimate, probe MSE]
+    mse_interval_u: tuple[float, float]
+    mse_interval: tuple[float, float]
+    # descriptive, not scored: effective information volume of z, dependence
     nonzero_fraction: float
     nonzero_count: float
     effective_rank: float
     participation_ratio: float
     effective_dof: float
-    x_effective_dof: float
-    volume_ratio: float
-    # dependence
     dcor_u: float
     dcor_v: float
     hsic_normalized: float
     dependence_samples: int
     # score
-    score_floor: float
-    score_dependence: float
-    score_volume: float
-    weight_floor: float
-    weight_dependence: float
-    weight_volume: float
+    score_probe: float
+    score_information: float
+    weight_probe: float
+    weight_information: float
     difficulty_score: float
     # provenance
     k: int
@@ -70,7 +89,38 @@ class Report:
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-serialisable values (floats, ints, strings, a list of notes)."""
+        """Plain, JSON-serialisable values (floats, ints, strings; tuples become lists).
+
+        Keys (MSEs in x's squared units; "per pixel" = per coordinate of the flattened x):
+
+        * ``difficulty_score`` -- in [0, 1], higher = harder to invert; ``weight_probe * score_probe
+          + weight_information * score_information``; exactly 1 for constant z.
+        * ``probe_mse`` -- held-out MSE per pixel of the probe decoder: achievable, so the best
+          attacker's minimum MSE is at most this; ``probe_mse_ci`` [low, high] its ``confidence``
+          interval (normal approximation on the held-out per-sample errors); ``probe_psnr`` the PSNR
+          it reaches at ``data_range`` (a PSNR the best attacker reaches at least; capped at 300 dB).
+        * ``probe_baseline_mse`` -- the training mean's error on the same rows; ``probe_mse_fraction``
+          = probe_mse / baseline (1 - R^2); ``score_probe`` = that clipped to [0, 1].
+        * ``probe_mse_u``, ``probe_mse_u_ci`` -- the probe's error per component of u.
+        * ``probe_kind``, ``probe_ridge`` (relative penalty), ``probe_bandwidth`` (median-heuristic
+          multiplier, 0 if not a kernel), ``probe_features``, ``probe_train``, ``probe_test``.
+        * ``floor_estimate_mse`` -- ``exp(2 (H(u) - I) / p) / (2 pi e)`` per component of u: an
+          *estimate* of the entropy-power floor, biased up (I is estimated low); not a guarantee;
+          capped at ``probe_mse_u`` (a note says when the cap binds).
+          ``floor_estimate_mse_per_pixel`` = p / d times it; ``psnr_ceiling_estimate`` its PSNR.
+        * ``mse_interval_u`` -- [floor estimate, probe MSE] per component of u; ``mse_interval`` the
+          same per pixel of x.
+        * ``mi_estimate`` -- I(u; z) in nats, the largest of ``mi_nonparametric`` (KSG or MINE on
+          (u, w); an estimator biased low in many dimensions), ``mi_linear`` and ``mi_probe``
+          (lower bounds given H(u), from ridge and probe residuals) and 0.
+          ``information_fraction`` = ``score_information`` = ``exp(-2 mi_estimate / p)``.
+        * ``h_u``, ``h_u_given_z_estimate`` -- H(u) (Kozachenko-Leonenko) and H(u) - mi_estimate.
+        * descriptive, not scored: ``nonzero_fraction``, ``nonzero_count``, ``effective_rank``,
+          ``participation_ratio``, ``effective_dof`` of z; ``dcor_u``, ``dcor_v``, ``hsic_normalized``.
+        * sizes and provenance: ``n``, ``x_dim``, ``z_dim``, ``x_components`` (p), ``z_components``,
+          ``x_variance_explained``, ``dequantize_step``, ``data_range``, ``k``, ``seed``,
+          ``x_digest``, ``notes``.
+        """
         out: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
@@ -78,23 +128,38 @@ class Report:
         return out
 
     def __str__(self) -> str:
+        pct = f"{100 * self.confidence:g}%"
         lines = [
-            f"MIA difficulty report (n={self.n}, x: {self.x_dim} dims -> {self.x_components} PCs "
-            f"({100 * self.x_variance_explained:.1f}% of variance), z: {self.z_dim} dims -> {self.z_components} PCs)",
-            f"  difficulty score     {self.difficulty_score:.4f}   (0 = trivially invertible, 1 = hardest)",
-            f"    = {self.weight_floor:g} * floor {self.score_floor:.3f} + {self.weight_dependence:g} * dependence "
-            f"{self.score_dependence:.3f} + {self.weight_volume:g} * volume {self.score_volume:.3f}",
-            f"  I(x; z)              {self.mi:.4f} nats  [{self.mi_estimator}]",
-            f"    non-parametric     {self.mi_nonparametric:.4f}  [{self.mi_nonparametric_estimator}]",
-            f"    linear-Gaussian    {self.mi_linear:.4f}  [{self.mi_linear_estimator}]",
-            f"  H(x)                 {self.h_x:.4f} nats  [{self.h_x_estimator}]",
-            f"  H(x | z)             {self.h_x_given_z:.4f} nats  [H(x) - I(x; z)]",
-            f"  MSE floor            {self.mse_floor:.4g} per component, {self.mse_floor_per_pixel:.4g} per pixel "
-            f"(PSNR ceiling {self.psnr_ceiling:.2f} dB at range {self.data_range:g})",
-            f"  effective volume     nonzero {100 * self.nonzero_fraction:.1f}% ({self.nonzero_count:.1f} of "
+            f"MIA difficulty report (n={self.n}; x: {self.x_dim} dims, u = its first {self.x_components} principal "
+            f"components ({100 * self.x_variance_explained:.1f}% of variance); z: {self.z_dim} dims, w = its first "
+            f"{self.z_components} components)",
+            f"  difficulty score      {self.difficulty_score:.4f}   "
+            "(0 = trivially invertible, 1 = nothing transmitted)",
+            f"    = {self.weight_probe:g} * probe {self.score_probe:.3f} [probe MSE / training-mean MSE] + "
+            f"{self.weight_information:g} * information {self.score_information:.3f} [exp(-2 I(u; z) / p)]",
+            f"  certified: probe decoder [{self.probe_kind}], trained on {self.probe_train}, scored on "
+            f"{self.probe_test} held-out samples",
+            f"    MSE per pixel       {self.probe_mse:.4g} ({pct} CI {self.probe_mse_ci[0]:.4g} to "
+            f"{self.probe_mse_ci[1]:.4g}; PSNR {self.probe_psnr:.2f} dB at range {self.data_range:g}): "
+            "the best attacker's MSE is at most this",
+            f"    MSE per component of u  {self.probe_mse_u:.4g} ({pct} CI {self.probe_mse_u_ci[0]:.4g} to "
+            f"{self.probe_mse_u_ci[1]:.4g}); training mean {self.probe_baseline_mse:.4g} per pixel",
+            "  estimated: information about u (biased low, so the floor estimate is biased high; not a guarantee)",
+            f"    I(u; z) estimate    {self.mi_estimate:.4f} nats  [{self.mi_estimator}]",
+            f"      non-parametric    {self.mi_nonparametric:.4f}  [{self.mi_nonparametric_estimator}]",
+            f"      linear-Gaussian   {self.mi_linear:.4f}  [{self.mi_linear_estimator}]",
+            f"      probe residuals   {self.mi_probe:.4f}  [{self.mi_probe_estimator}]",
+            f"    H(u)                {self.h_u:.4f} nats  [{self.h_u_estimator}]",
+            f"    H(u | z) estimate   {self.h_u_given_z_estimate:.4f} nats  [H(u) - I(u; z) estimate]",
+            f"    floor estimate      {self.floor_estimate_mse:.4g} per component of u, "
+            f"{self.floor_estimate_mse_per_pixel:.4g} per pixel (PSNR ceiling estimate "
+            f"{self.psnr_ceiling_estimate:.2f} dB)",
+            f"  minimum MSE per component of u in [floor estimate, probe] = [{self.mse_interval_u[0]:.4g}, "
+            f"{self.mse_interval_u[1]:.4g}]",
+            f"  not scored: volume    nonzero {100 * self.nonzero_fraction:.1f}% ({self.nonzero_count:.1f} of "
             f"{self.z_dim}), effective rank {self.effective_rank:.1f}, participation ratio "
-            f"{self.participation_ratio:.1f}, dof {self.effective_dof:.1f} (x: {self.x_effective_dof:.1f})",
-            f"  dependence           dCor_U {self.dcor_u:.4f}, dCor_V {self.dcor_v:.4f}, "
+            f"{self.participation_ratio:.1f}, dof {self.effective_dof:.1f}",
+            f"  not scored: dependence  dCor_U {self.dcor_u:.4f}, dCor_V {self.dcor_v:.4f}, "
             f"normalised HSIC_U {self.hsic_normalized:.4f} (on {self.dependence_samples} samples)",
         ]
         lines += [f"  note: {note}" for note in self.notes]
@@ -104,12 +169,11 @@ class Report:
 #: columns of :func:`compare`'s table: (key, header, format)
 _COLUMNS = (
     ("difficulty_score", "score", "{:.4f}"),
-    ("mi", "I(x;z)", "{:.3f}"),
-    ("mse_floor_per_pixel", "MSE floor/px", "{:.3g}"),
-    ("psnr_ceiling", "PSNR ceil", "{:.2f}"),
+    ("probe_mse", "probe MSE/px", "{:.3g}"),
+    ("probe_psnr", "probe PSNR", "{:.2f}"),
+    ("floor_estimate_mse_per_pixel", "floor est./px", "{:.3g}"),
+    ("mi_estimate", "I(u;z) est.", "{:.3f}"),
     ("dcor_u", "dCor_U", "{:.3f}"),
-    ("hsic_normalized", "nHSIC", "{:.3f}"),
-    ("effective_dof", "eff. dof", "{:.1f}"),
     ("z_dim", "z size", "{:d}"),
 )
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import NUMPY, get_ops
+from ._pairwise import max_abs, power_of_two_scale
 from ._validation import check_finite
 
 __all__ = ["channel_redundancy"]
@@ -31,7 +32,9 @@ def channel_redundancy(z: Any, *, include_diagonal: bool = False, channels_last:
     ``f`` the fraction of non-constant channels.  A constant channel has no
     correlation with anything (its entries count as 0, also on the diagonal),
     so constant maps give 0, not NaN.  With one channel and the diagonal
-    excluded the value is 0.
+    excluded the value is 0.  The value does not depend on the units of ``z``
+    (each channel is divided by its largest deviation before the products,
+    so 1e-200 and 1e200 give the same R_P as 1).
 
     ``z`` is (B, C, H, W) (or (B, C, L), any number of spatial axes), or
     channels-last (B, H, W, C) with ``channels_last=True``.  Works on numpy,
@@ -64,6 +67,14 @@ def channel_redundancy(z: Any, *, include_diagonal: bool = False, channels_last:
     # shift by the first position before taking the mean: a constant channel
     # becomes exactly 0 (no rounding residue that would correlate at +-1)
     z = z - z[:, :, :1]
+    # a correlation does not change when a channel is rescaled: dividing each channel by its
+    # largest deviation (a power of two for numpy, exact; no gradient) keeps the products below
+    # from overflowing or underflowing for features of any magnitude (1e-200 or 1e200)
+    s = max_abs(ops, z, axis=2, keepdims=True)
+    if ops is NUMPY:
+        z = z / power_of_two_scale(s)
+    else:
+        z = z / ops.where(s > 0, s, ops.scalar(1.0, s))
     z = z - ops.mean(z, axis=2, keepdims=True)
     gram = ops.matmul(z, ops.transpose(z, (0, 2, 1)))  # (B, C, C)
     var = ops.diag_part(gram)  # (B, C)

@@ -16,6 +16,11 @@ measures are reported side by side:
   sample set in an (effectively) r-dimensional linear subspace, so neither
   can carry more real degrees of freedom than the smaller of the two.
 
+:func:`sift_core.criterion.assess` reports these for z but does not score them:
+a count relative to x's degrees of freedom saturates once z has more non-zero
+entries than x has degrees of freedom (a 768-value funnel and an 8,192-value
+edge then look alike), and neither measure says whether z can be inverted.
+
 All take (n, ...) arrays (flattened per sample); numpy arrays or framework
 tensors (copied to the host).  Constant features have effective rank 0 and
 participation ratio 0 (no variance at all), documented instead of NaN.

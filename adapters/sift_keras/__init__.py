@@ -6,9 +6,15 @@ baselines, the SiftFunnel objective and baseline defences, a ``SplitModel``
 trained with ``model.fit``, the inverse-network and rMLE attacks, and TFLite
 export of the edge.  The TensorFlow backend is selected unless
 ``KERAS_BACKEND`` is already set.
+
+The package logs to ``logging.getLogger("sift_keras")`` and adds no handlers.
 """
 
 from __future__ import annotations
+
+import logging
+
+from sift_core import __version__
 
 from . import _keras  # noqa: F401  (fixes the backend before anything imports keras)
 from .attacks import AttackResult, InverseNetworkAttack, RMLEAttack, build_decoder, save_reconstruction_grid
@@ -46,7 +52,10 @@ from .models import (
 )
 from .training import DeadFeatureMonitor, DeadFeaturesWarning, SplitModel, default_optimizer
 
+logger = logging.getLogger("sift_keras")
+
 __all__ = [
+    "__version__",
     "SqueezeExcitation", "TripletAttention", "CBAM", "AttentionGate",
     "FunnelEdge", "FunnelHead", "UpsamplingModule", "UpsamplingCloud", "funnel_split",
     "PlainCNNEdge", "PlainCNNCloud", "VGG16Edge", "VGG16Cloud", "ResNet18Edge", "ResNet18Cloud", "split_baseline",

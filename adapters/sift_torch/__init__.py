@@ -3,9 +3,15 @@
 Models (the funnel edge, the upsampling cloud, undefended CNN / VGG-16 /
 ResNet-18 splits), the SiftFunnel objective and baseline defences, a
 trainer with checkpoints, resume and DDP, edge profiling, model inversion
-attacks (inverse network, rMLE) and MINE.  Every formula is a call into
-:mod:`sift_core`.
+attacks (inverse network, rMLE), MINE and ONNX export of the edge.  Every
+formula is a call into :mod:`sift_core`.
+
+The package logs to ``logging.getLogger("sift_torch")`` and adds no handlers.
 """
+
+import logging
+
+from sift_core import __version__
 
 from .attacks import (
     AttackResult,
@@ -30,6 +36,7 @@ from .defences import (
     register_defence,
 )
 from .distributed import gather_batch, setup_distributed
+from .export import export_onnx, onnx_features
 from .losses import CrossEntropyLoss, DeadFeaturesWarning, FeatureLoss, SiftFunnelLoss, check_dead_features
 from .mine import MineCritic, estimate_mi_torch
 from .models import FunnelEdge, InputAdapter, SplitModel, UpsamplingCloud, build_split, split_parts
@@ -37,7 +44,10 @@ from .profile import EdgeProfile, count_flops, count_parameters, profile_edge
 from .trainer import ChanceAccuracyWarning, TrainConfig, Trainer, evaluate, fit
 from .viz import grid_image, save_reconstruction_grid
 
+logger = logging.getLogger("sift_torch")
+
 __all__ = [
+    "__version__",
     "CBAM",
     "SqueezeExcitation",
     "TripletAttention",
@@ -85,4 +95,6 @@ __all__ = [
     "estimate_mi_torch",
     "grid_image",
     "save_reconstruction_grid",
+    "export_onnx",
+    "onnx_features",
 ]

@@ -9,10 +9,15 @@ trains ``model`` (a :class:`~sift_torch.models.SplitModel`) on
   at every step, the same global batch as one process with batch ``W * b``.
 * ``batch_size`` is per process; the last incomplete batch is dropped
   (batch statistics such as dCor need equal, non-trivial batches).
-* Checkpoints (``checkpoint_dir/last.pt``, atomic) are written at the end of
-  every epoch and, with ``checkpoint_every``, every that many steps; they
+* Checkpoints (``checkpoint_dir/last.pt``, synced to the disk and renamed
+  into place; the one before is kept as ``prev.pt``) are written at the end
+  of every epoch and, with ``checkpoint_every``, every that many steps; they
   hold model, optimiser, scheduler and RNG states (all processes), so
   ``resume=True`` continues an interrupted run to the same final weights.
+  A damaged ``last.pt`` falls back to ``prev.pt``, and to a fresh start when
+  neither loads, each with a RuntimeWarning.  Resuming with settings that fix
+  the schedule or the data order (:data:`RESUME_KEYS`, and the number of
+  training samples) changed raises a ValueError naming them.
 * Under ``torchrun`` the process group is initialised from the environment
   (gloo on CPU, NCCL on CUDA) and the model wrapped in DDP; only rank 0
   writes checkpoints and shows progress.  See :mod:`sift_torch.distributed`
@@ -37,7 +42,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import capture_rng, check_resume_settings, load_latest_checkpoint, restore_rng, save_checkpoint
 from .data import NoProgress, ResumableSampler, as_dataset, progress
 from .distributed import is_distributed, setup_distributed, world
 
@@ -49,6 +54,12 @@ __all__ = ["TrainConfig", "Trainer", "fit", "evaluate", "as_dataset", "Resumable
 #: compare final models fairly (MNIST 4,000 images, 4 epochs: SiftFunnel's gap to the
 #: undefended model 6-10 points at a constant lr, 1-3 with cosine; docs/torch.md).
 LR_SCHEDULES = ("cosine", "constant")
+
+#: settings that fix the learning-rate schedule, the optimiser's state and the data order: a
+#: checkpoint continues only under the values it was written with (the optimiser's state dict
+#: would silently restore the old lr, betas and weight decay; a new batch size or epoch count
+#: would move the global step and the sampler's position)
+RESUME_KEYS = ("epochs", "batch_size", "seed", "lr", "lr_schedule", "betas", "amsgrad", "weight_decay")
 
 
 class ChanceAccuracyWarning(UserWarning):
@@ -164,6 +175,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.history: list[dict] = []
         self.device = _device(self.config.device)
+        self._n_train: int | None = None
 
     # ------------------------------------------------------------------ set-up
     def _build(self, steps_per_epoch: int):
@@ -193,6 +205,24 @@ class Trainer:
         d = self.config.checkpoint_dir
         return None if d is None else Path(d) / "last.pt"
 
+    @property
+    def previous_checkpoint_path(self) -> Path | None:
+        """The checkpoint before :attr:`checkpoint_path`, kept for when the newest one is damaged."""
+        d = self.config.checkpoint_dir
+        return None if d is None else Path(d) / "prev.pt"
+
+    def _resume_settings(self) -> dict:
+        """The settings a checkpoint must have been written with to be resumed (see :data:`RESUME_KEYS`)."""
+        c = self.config
+        keys = [k for k in RESUME_KEYS
+                if not (self._opt_factory is not None and k in ("lr", "betas", "amsgrad", "weight_decay"))
+                and not (self._sched_factory is not None and k == "lr_schedule")]
+        out = {k: getattr(c, k) for k in keys}
+        if "betas" in out:
+            out["betas"] = [float(b) for b in out["betas"]]
+        out["train_samples"] = self._n_train
+        return out
+
     # ------------------------------------------------------------------ checkpoints
     def _state(self, epoch: int, step: int, global_step: int, sums: dict) -> dict:
         rng = capture_rng(self.device)
@@ -209,17 +239,23 @@ class Trainer:
             "rng": rngs, "history": self.history, "world_size": self.world_size,
             "sums": {k: v.detach().cpu() for k, v in sums.items()},
             "config": {k: v for k, v in asdict(self.config).items() if k != "extra"},
+            "resume_settings": self._resume_settings(),
         }
 
     def save(self, epoch: int, step: int, global_step: int, sums: dict) -> None:
         state = self._state(epoch, step, global_step, sums)  # collective under DDP: every rank calls it
         if self.rank == 0 and self.checkpoint_path is not None:
-            save_checkpoint(state, self.checkpoint_path)
+            save_checkpoint(state, self.checkpoint_path, previous=self.previous_checkpoint_path)
         if is_distributed():
             dist.barrier()
 
-    def _restore(self) -> tuple[int, int, int, dict]:
-        state = load_checkpoint(self.checkpoint_path)
+    def _restore(self) -> tuple[int, int, int, dict] | None:
+        """Load the newest readable checkpoint into the model, optimiser, schedulers and RNGs; None if none loads."""
+        assert self.checkpoint_path is not None and self.previous_checkpoint_path is not None
+        state, path = load_latest_checkpoint([self.checkpoint_path, self.previous_checkpoint_path])
+        if state is None or path is None:
+            return None
+        check_resume_settings(state, self._resume_settings(), path)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
@@ -253,11 +289,13 @@ class Trainer:
         if steps_per_epoch < 1:
             raise ValueError(f"batch_size ({c.batch_size}) exceeds the {sampler.num_samples} training samples "
                              f"per process")
+        self._n_train = len(train_ds)
         self._build(steps_per_epoch)
         _seed_all(c.seed + self.rank)
         epoch, start_step, global_step, sums = 0, 0, 0, {}
-        if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
-            epoch, start_step, global_step, sums = self._restore()
+        restored = self._restore() if resume else None
+        if restored is not None:
+            epoch, start_step, global_step, sums = restored
         while epoch < c.epochs:
             sampler.set_epoch(epoch)
             sampler.start = start_step * c.batch_size

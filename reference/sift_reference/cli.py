@@ -1,41 +1,73 @@
-"""The ``siftfunnel`` command: ``run SPEC``, ``demo``, ``assess FEATURES.npz``, ``summarize RUN...``."""
+"""The ``siftfunnel`` command: ``run SPEC``, ``demo``, ``assess FEATURES.npz``, ``summarize RUN...``.
+
+A user error (a bad flag, spec key, path or input file) ends the command with one line on
+stderr that names what is wrong and what to do, and exit status 2; every check that can run
+before data loads does. Anything else is a defect and keeps its traceback
+(``SIFTFUNNEL_DEBUG=1`` shows the traceback of user errors too). The command logs the
+packages' ``logging`` records (``sift_core``, ``sift_torch``, ``sift_keras``,
+``sift_reference``) to stderr, through tqdm so that progress bars stay intact.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
+from . import __version__
+from ._cli_checks import (
+    MAX_SEED,
+    CommandError,
+    check_device,
+    check_out,
+    check_results,
+    check_seeds,
+    command_logging,
+    load_features,
+    seed_arg,
+)
 from .spec import SpecError, builtin_spec_names, builtin_spec_path, load_spec
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line: ``siftfunnel run: error: argument --seed: ... (see ... --help)``."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="siftfunnel",
         description="Train split models with SiftFunnel and baseline defences, attack them, and report "
                     "privacy against accuracy.",
     )
+    p.add_argument("--version", action="version", version=f"siftfunnel {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+
+    def common(q):
+        q.add_argument("--backend", choices=("torch", "keras"), help="framework (default: the spec's "
+                       "experiment.backend)")
+        q.add_argument("--device", help="torch device for training and attacks, e.g. cpu, cuda, cuda:1, mps "
+                       "(default: the spec's training.device; the keras backend places work itself)")
+        q.add_argument("--resume", action="store_true", help="reuse finished defences and attacks found in --out")
+        q.add_argument("--seed", type=seed_arg, help=f"override experiment.seed (0 to {MAX_SEED})")
+        q.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
 
     r = sub.add_parser("run", help="run an experiment spec (TOML) and write the report")
     shipped = ", ".join(builtin_spec_names())
     r.add_argument("spec", help=f"path of a TOML spec, or the name of a built-in one ({shipped})")
-    r.add_argument("--backend", choices=("torch", "keras"), help="framework (default: the spec's experiment.backend)")
     r.add_argument("--out", help="output directory (default: siftfunnel-runs/<experiment name>-seed<seed>)")
-    r.add_argument("--resume", action="store_true", help="reuse finished defences and attacks found in --out")
-    r.add_argument("--seed", type=int, help="override experiment.seed")
-    r.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
+    common(r)
 
     d = sub.add_parser("demo", help="the default spec on the best dataset shipped on this machine (no download)")
     d.add_argument("--out", default="siftfunnel-demo", help="output directory (default: %(default)s)")
     d.add_argument("--fast", action="store_true", help="a smaller version (specs/demo_fast.toml) for a first look")
-    d.add_argument("--backend", choices=("torch", "keras"), help="framework (default: torch)")
-    d.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")
-    d.add_argument("--seed", type=int, help="override experiment.seed")
-    d.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
+    common(d)
 
     s = sub.add_parser("summarize", help="mean +- sd table over several run directories (e.g. seeds)")
     s.add_argument("runs", nargs="+", help="output directories of `siftfunnel run` (each with results.json)")
@@ -47,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _resolve_spec_path(arg: str) -> str:
+    if Path(arg).is_dir():
+        raise CommandError(f"spec: {arg} is a directory; give a TOML spec file or the name of a built-in spec "
+                           f"({', '.join(builtin_spec_names())})")
     if Path(arg).is_file() or arg.endswith(".toml"):
         return arg
     return builtin_spec_path(arg)
@@ -56,7 +91,14 @@ def _run(spec_path: str, args, *, announce_dataset: bool) -> int:
     from .runner import run_experiment
 
     spec = load_spec(spec_path, backend=args.backend, seed=args.seed)
+    check_seeds(spec)
+    key = "training.device"
+    if args.device is not None:
+        spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, device=args.device))
+        key = "--device"
+    check_device(spec, key)
     out = args.out or f"siftfunnel-runs/{spec.name}-seed{spec.seed}"
+    check_out(out)
     if announce_dataset and spec.dataset.name == "auto":
         from .datasets import resolve_auto
 
@@ -93,20 +135,9 @@ def _table(results: dict) -> str:
 
 
 def _assess(args) -> int:
-    import numpy as np
-
     from .runner import assess_features
 
-    path = Path(args.features)
-    if not path.is_file():
-        raise SpecError(f"features: file not found: {path}")
-    with np.load(path, allow_pickle=False) as f:
-        missing = [k for k in ("x", "z") if k not in f.files]
-        if missing:
-            raise SpecError(f"features: {path} lacks array(s) {', '.join(missing)} (has {', '.join(f.files)})")
-        x, z = np.asarray(f["x"]), np.asarray(f["z"])
-    if len(x) != len(z):
-        raise SpecError(f"features: x has {len(x)} samples but z has {len(z)}")
+    path, x, z = load_features(args.features)
     report = assess_features(x.reshape(len(x), -1), z.reshape(len(z), -1))
     if args.json:
         from .cache import dumps
@@ -144,28 +175,48 @@ def _summarize(args) -> int:
     return 0
 
 
+def _user_error(exc: BaseException) -> str | None:
+    """The one-line message for a user error, or None for a defect (which keeps its traceback)."""
+    if isinstance(exc, (CommandError, SpecError)):
+        return str(exc)
+    if isinstance(exc, ImportError):
+        hint = "" if "pip install" in str(exc) else " (pip install 'siftfunnel[cli]' and the framework's extra)"
+        return f"{exc}{hint}"
+    if isinstance(exc, (ValueError, OSError)):  # unreadable data files, bad values found while loading them
+        return f"{exc} (SIFTFUNNEL_DEBUG=1 shows where)"
+    return None
+
+
+def _dispatch(args) -> int:
+    if args.command == "run":
+        return _run(_resolve_spec_path(args.spec), args, announce_dataset=False)
+    if args.command == "demo":
+        return _run(builtin_spec_path("demo_fast" if args.fast else "demo"), args, announce_dataset=True)
+    if args.command == "summarize":
+        check_results(args.runs)
+        return _summarize(args)
+    return _assess(args)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     try:
-        if args.command == "run":
-            return _run(_resolve_spec_path(args.spec), args, announce_dataset=False)
-        if args.command == "demo":
-            return _run(builtin_spec_path("demo_fast" if args.fast else "demo"), args, announce_dataset=True)
-        if args.command == "summarize":
-            return _summarize(args)
-        return _assess(args)
-    except (SpecError, FileNotFoundError, ValueError, ImportError) as exc:
-        if os.environ.get("SIFTFUNNEL_DEBUG"):
-            raise
-        kind = "" if isinstance(exc, SpecError) else f"{type(exc).__name__}: "
-        print(f"siftfunnel: error: {kind}{exc}", file=sys.stderr)
-        if not isinstance(exc, SpecError):
-            print("(set SIFTFUNNEL_DEBUG=1 for the full traceback)", file=sys.stderr)
-        return 2
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or an argument error already reported in one line
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        with command_logging(progress=not getattr(args, "no_progress", False)):
+            return _dispatch(args)
     except KeyboardInterrupt:
         print("\nsiftfunnel: interrupted; finished defences and attacks are saved. "
               "Rerun the same command with --resume to continue.", file=sys.stderr)
         return 130
+    except Exception as exc:
+        message = _user_error(exc)
+        if message is None or os.environ.get("SIFTFUNNEL_DEBUG"):
+            raise
+        print("siftfunnel: error: " + " ".join(message.split()), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -299,9 +299,10 @@ def load_dataset(
 ) -> DataSplits:
     """Load ``name`` (see :data:`DATASET_NAMES`), resize to ``image_size`` and split deterministically."""
     pools, resolved, desc = load_pools(name, path)
-    labels = np.concatenate([pools[k][1] for k in pools])
-    if labels.min() < 0:
-        raise ValueError(f"dataset: labels must be non-negative integers; got minimum {labels.min()}")
+    labels = readers.check_labels(np.concatenate([pools[k][1] for k in pools]), f"dataset {resolved!r}")
+    if labels.size == 0:
+        raise ValueError(f"dataset {resolved!r}: no labelled images")
+    # bounded by readers.MAX_CLASSES: the class count sizes one-hot targets and the output layer
     num_classes = int(labels.max()) + 1
     counts = dict(n_target_train=n_target_train, n_target_test=n_target_test, n_attacker_aux=n_attacker_aux,
                   n_private_eval=n_private_eval)

@@ -1,11 +1,14 @@
 """Readers for the standard on-disk image formats, into numpy arrays.
 
 Every reader returns ``(x, y)`` with ``x`` float32 in [0, 1] shaped (N, C, H, W)
-and ``y`` int64 shaped (N,). Nothing here downloads anything.
+and ``y`` int64 shaped (N,): class indices 0 .. MAX_CLASSES - 1, checked by
+:func:`check_labels`. Nothing here downloads anything.
 
 Formats:
 - IDX (the MNIST / Fashion-MNIST container, LeCun et al.), plain or gzip.
-- CIFAR-10 / CIFAR-100 "python version" pickles (Krizhevsky 2009).
+- CIFAR-10 / CIFAR-100 "python version" pickles (Krizhevsky 2009), read by an
+  unpickler that rebuilds only dicts, lists, strings, numbers and numpy arrays:
+  a pickle that names any other callable is refused before it can run.
 - ``.npz`` archives with ``x``/``y`` or ``x_train``/``y_train`` (+ ``x_test``/``y_test``).
 - An image folder: one sub-folder per class, images inside (read with Pillow).
 """
@@ -13,6 +16,7 @@ Formats:
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import pickle
 from pathlib import Path
@@ -23,6 +27,98 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 # IDX type codes -> numpy big-endian dtypes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+#: the largest number of classes a dataset may have (labels 0 .. MAX_CLASSES - 1): a stray huge
+#: label would otherwise size one-hot targets and output layers by it
+MAX_CLASSES = 100_000
+
+
+def check_labels(y, where: str) -> np.ndarray:
+    """``y`` as int64 class indices, or a ValueError naming ``where``.
+
+    Labels must be a 1-D array of whole numbers in 0 .. MAX_CLASSES - 1
+    (floats such as 3.0 are accepted, 3.5 is not).
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{where}: labels must be 1-D (one per image); got shape {y.shape}")
+    if y.dtype.kind not in "iuf":
+        raise ValueError(f"{where}: labels must be integers; got dtype {y.dtype}")
+    if y.size == 0:
+        return y.astype(np.int64)
+    if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.round(y)).all()):
+        raise ValueError(f"{where}: labels must be whole numbers; got values such as {y[y != np.round(y)][:3]}")
+    lo, hi = y.min(), y.max()
+    if lo < 0:
+        raise ValueError(f"{where}: labels must be non-negative class indices; got minimum {lo}")
+    if hi >= MAX_CLASSES:
+        raise ValueError(f"{where}: label {hi} would mean {int(hi) + 1} classes; at most {MAX_CLASSES} are "
+                         f"supported (labels must be class indices 0 .. number of classes - 1)")
+    return y.astype(np.int64)
+
+
+def _latin1_encode(text, encoding="latin1"):
+    """``_codecs.encode`` as protocol-2 pickles use it for bytes (latin-1 only: no other codec may run)."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r} is not part of a CIFAR batch")
+    return text.encode("latin1")
+
+
+def _numpy_globals() -> dict[tuple[str, str], object]:
+    """The callables numpy's own pickles of arrays, dtypes and scalars name, under their old and new modules."""
+    rebuild = np.zeros(1).__reduce__()[0]  # multiarray._reconstruct
+    scalar = np.int64(0).__reduce__()[0]  # multiarray.scalar
+    frombuffer = np.zeros(1).__reduce_ex__(5)[0]  # numeric._frombuffer (protocol 5)
+    out: dict[tuple[str, str], object] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                                          ("_codecs", "encode"): _latin1_encode}
+    for core in ("numpy.core", "numpy._core"):
+        out[(f"{core}.multiarray", "_reconstruct")] = rebuild
+        out[(f"{core}.multiarray", "scalar")] = scalar
+        out[(f"{core}.numeric", "_frombuffer")] = frombuffer
+    return out
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles containers, strings, numbers and numpy arrays; any other global is refused.
+
+    ``find_class`` is the only way a pickle reaches code, so allowing just the
+    numpy constructors keeps a crafted file from running anything.
+    """
+
+    _allowed = _numpy_globals()
+
+    def __init__(self, fh, path: Path):
+        super().__init__(fh, encoding="bytes")
+        self._path = path
+
+    def find_class(self, module, name):
+        found = self._allowed.get((module, name))
+        if found is None:
+            raise pickle.UnpicklingError(
+                f"path: {self._path} is not a CIFAR python batch: it asks to load {module}.{name}, and only "
+                "numpy arrays, dicts, lists, strings and numbers are read (nothing from the file is executed)")
+        return found
+
+
+def load_cifar_batch(path: str | os.PathLike) -> dict[str, object]:
+    """One CIFAR python batch as a dict with str keys, read by the restricted unpickler.
+
+    Raises a ValueError naming the file for anything that is not a dict of
+    such values (including a pickle that would call other code).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            d = _ArrayUnpickler(fh, path).load()
+    except pickle.UnpicklingError as exc:
+        raise ValueError(str(exc) if str(exc).startswith("path:") else f"path: {path} is not a readable "
+                         f"CIFAR python batch ({exc})") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, MemoryError) as exc:
+        raise ValueError(f"path: {path} is not a readable CIFAR python batch ({type(exc).__name__}: {exc})") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"path: {path} is not a CIFAR python batch (a dict); it holds a {type(d).__name__}")
+    return {k.decode("latin1") if isinstance(k, bytes) else str(k): v for k, v in d.items()}
 
 
 def _open_maybe_gzip(path: Path):
@@ -48,9 +144,11 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if code not in _IDX_DTYPES:
         raise ValueError(f"path: {path} has unknown IDX type code 0x{code:02x}")
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"path: {path} is cut short inside its IDX header")
     shape = tuple(int(s) for s in np.frombuffer(raw[4:header], dtype=">u4"))
     data = np.frombuffer(raw[header:], dtype=_IDX_DTYPES[code])
-    if data.size != int(np.prod(shape)):
+    if data.size != math.prod(shape):
         raise ValueError(f"path: {path} holds {data.size} values but its header says shape {shape}")
     return data.reshape(shape)
 
@@ -95,7 +193,7 @@ def read_idx_dataset(directory: str | os.PathLike) -> dict[str, tuple[np.ndarray
         img, lab = _find(directory, f"{prefix}-images-idx3-ubyte"), _find(directory, f"{prefix}-labels-idx1-ubyte")
         if img is None or lab is None:
             continue
-        x, y = read_idx(img), read_idx(lab).astype(np.int64)
+        x, y = read_idx(img), check_labels(read_idx(lab), f"path: {lab}")
         if len(x) != len(y):
             raise ValueError(f"path: {img.name} has {len(x)} images but {lab.name} has {len(y)} labels")
         out[split] = (_to_float_images(x), y)
@@ -108,7 +206,8 @@ def read_cifar_dataset(directory: str | os.PathLike) -> dict[str, tuple[np.ndarr
     """Read the CIFAR-10 (``data_batch_1..5``, ``test_batch``) or CIFAR-100 (``train``, ``test``) pickles.
 
     Each pickle holds ``b"data"`` (N, 3072) uint8 in channel-major order and
-    ``b"labels"`` (CIFAR-10) or ``b"fine_labels"`` (CIFAR-100).
+    ``b"labels"`` (CIFAR-10) or ``b"fine_labels"`` (CIFAR-100); it is read by
+    :func:`load_cifar_batch`, which never runs code named in the file.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -117,11 +216,19 @@ def read_cifar_dataset(directory: str | os.PathLike) -> dict[str, tuple[np.ndarr
     def load(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [], []
         for f in files:
-            with open(f, "rb") as fh:
-                d = pickle.load(fh, encoding="bytes")
-            key = b"labels" if b"labels" in d else b"fine_labels"
-            xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(d[key], dtype=np.int64))
+            d = load_cifar_batch(f)
+            key = "labels" if "labels" in d else "fine_labels"
+            if "data" not in d or key not in d:
+                raise ValueError(f"path: {f} lacks the CIFAR keys 'data' and 'labels' / 'fine_labels'; "
+                                 f"it has {sorted(d)}")
+            data = np.asarray(d["data"])
+            if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.dtype != np.uint8:
+                raise ValueError(f"path: {f}: 'data' must be (N, 3072) uint8; got {data.shape} {data.dtype}")
+            y = check_labels(d[key], f"path: {f}")
+            if len(y) != len(data):
+                raise ValueError(f"path: {f} has {len(data)} images but {len(y)} labels")
+            xs.append(data.reshape(-1, 3, 32, 32))
+            ys.append(y)
         return _to_float_images(np.concatenate(xs), scale=255.0), np.concatenate(ys)
 
     batches = sorted(directory.glob("data_batch_*"))
@@ -163,8 +270,8 @@ def read_npz_dataset(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.
             if x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
                 x = np.transpose(x, (0, 3, 1, 2))
             if y.ndim != 1 or len(y) != len(x):
-                raise ValueError(f"path: {ky} must be 1-D with one label per image of {kx}; got {y.shape}")
-            out[split] = (_to_float_images(x), y.astype(np.int64))
+                raise ValueError(f"path: {path}: {ky} must be 1-D with one label per image of {kx}; got {y.shape}")
+            out[split] = (_to_float_images(x), check_labels(y, f"path: {path} [{ky}]"))
     return out
 
 

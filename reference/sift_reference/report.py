@@ -1,11 +1,14 @@
 """The run's report: results.json, report.md, a privacy-utility plot, reconstruction grids.
 
-``results.json`` has exactly the schema of the issue: ``{"spec", "dataset", "backend",
-"rows": [{"defence", "accuracy", "accuracy_drop", "edge_params", "edge_flops",
-"feature_size", "attacks": {"inverse_network": {"mse", "psnr", "ssim"}, "rmle":
-{...}}, "criterion": {...}}]}``. Accuracies are fractions in [0, 1];
-``accuracy_drop = accuracy(none) - accuracy(row)`` (positive = the defence costs
-accuracy). The rank correlation of the criterion with the attacks is written to
+``results.json``: ``{"schema_version", "versions", "spec", "dataset", "backend", "rows":
+[{"defence", "accuracy", "accuracy_drop", "edge_params", "edge_flops", "feature_size",
+"privacy": {worst case}, "attacks": {name: {"mse", "psnr", "ssim", "feature_error",
+"n_images"} or {"failed", "reason"}}, "criterion": {...}}]}``. Accuracies are fractions in
+[0, 1]; ``accuracy_drop = accuracy(none) - accuracy(row)`` (positive = the defence costs
+accuracy). ``privacy`` is the worst case over the attacks that finished
+(:func:`sift_core.inversion.worst_case`: the highest SSIM, the lowest MSE, each with the
+attack that reached it): the defence's privacy figure. The rank correlation of the
+criterion with the worst-case MSE (and with each attack's) is written to
 ``rank_correlation.json`` and to ``report.md``.
 """
 
@@ -19,7 +22,11 @@ import numpy as np
 
 from . import cache
 
-ATTACK_LABELS = {"inverse_network": "inverse network", "rmle": "rMLE"}
+ATTACK_LABELS = {"inverse_network": "inverse network", "rmle": "rMLE", "hybrid": "hybrid",
+                 "generative": "generative prior"}
+SHORT = {"inverse_network": "InvNet", "rmle": "rMLE", "hybrid": "Hybrid", "generative": "GenPrior"}
+#: version of the results.json layout (2: the attack suite, its worst case and provenance)
+SCHEMA_VERSION = 2
 
 
 def rankdata(values) -> np.ndarray:
@@ -70,14 +77,21 @@ def spearman(a, b) -> dict[str, Any]:
     return {"rho": rho, "p_value": p, "n": n}
 
 
+def row_attacks(row: dict) -> list[str]:
+    """The attacks of a results row, in the suite's order."""
+    return [a for a in ATTACK_LABELS if a in row.get("attacks", {})] + \
+        [a for a in row.get("attacks", {}) if a not in ATTACK_LABELS]
+
+
 def rank_correlations(rows: list[dict]) -> dict[str, dict]:
-    """Spearman between the criterion's ``difficulty_score`` and each attack's MSE across rows.
+    """Spearman between the criterion's ``difficulty_score`` and the attacks' MSE across rows:
+    ``"worst_case"`` (the privacy figure) and each attack's own.
 
     A criterion that predicts inversion difficulty gives rho > 0 (harder -> larger error).
     """
     score = [_num(r.get("criterion", {}).get("difficulty_score")) for r in rows]
-    out = {}
-    for attack in ATTACK_LABELS:
+    out = {"worst_case": spearman(score, [_num(r.get("privacy", {}).get("mse")) for r in rows])}
+    for attack in dict.fromkeys(a for r in rows for a in row_attacks(r)):
         mse = [_num(r["attacks"].get(attack, {}).get("mse")) for r in rows]
         out[attack] = spearman(score, mse)
     return out
@@ -87,11 +101,41 @@ def _num(v) -> float:
     return float(v) if isinstance(v, (int, float)) and v is not None else float("nan")
 
 
+def _attack_fields(r: dict) -> dict:
+    if r.get("failed"):
+        return {"failed": True, "reason": str(r.get("reason", ""))}
+    return {k: (float(v) if isinstance(v, float) else v) for k, v in r.items()}
+
+
+def versions(backend: str, device: str | None = None) -> dict:
+    """Provenance of a run: package, framework, numpy and Python versions, and the device."""
+    import importlib.metadata
+    import platform
+
+    def version(pkg: str) -> str | None:
+        try:
+            return importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    out = {"siftfunnel": version("siftfunnel"), "numpy": np.__version__, "python": platform.python_version()}
+    for pkg in (("torch",) if backend == "torch" else ("keras", "tensorflow", "tensorflow-cpu")):
+        if version(pkg):
+            out[pkg] = version(pkg)
+    out["device"] = device or "cpu"
+    out["machine"] = platform.machine()
+    return out
+
+
 def build_results(spec_dict: dict, dataset: str, backend: str, rows: list[dict]) -> dict:
-    """Assemble results.json; fills ``accuracy_drop`` against the row ``"none"``."""
+    """Assemble results.json; fills ``accuracy_drop`` against the row ``"none"`` and each row's
+    worst case over the attacks."""
+    from sift_core.inversion import worst_case
+
     base = next(r["accuracy"] for r in rows if r["defence"] == "none")
     out_rows = []
     for r in rows:
+        attacks = {a: _attack_fields(r["attacks"][a]) for a in row_attacks(r)}
         out_rows.append({
             "defence": str(r["defence"]),
             "accuracy": float(r["accuracy"]),
@@ -99,10 +143,13 @@ def build_results(spec_dict: dict, dataset: str, backend: str, rows: list[dict])
             "edge_params": int(r["edge_params"]),
             "edge_flops": int(r["edge_flops"]),
             "feature_size": int(r["feature_size"]),
-            "attacks": {a: {m: float(r["attacks"][a][m]) for m in ("mse", "psnr", "ssim")} for a in ATTACK_LABELS},
+            "privacy": worst_case(attacks),
+            "attacks": attacks,
             "criterion": dict(r["criterion"]),
         })
-    return {"spec": spec_dict, "dataset": dataset, "backend": backend, "rows": out_rows}
+    device = spec_dict.get("training", {}).get("device")
+    return {"schema_version": SCHEMA_VERSION, "versions": versions(backend, device), "spec": spec_dict,
+            "dataset": dataset, "backend": backend, "rows": out_rows}
 
 
 def _fmt(v, spec: str) -> str:
@@ -119,25 +166,39 @@ def markdown(results: dict, corr: dict, *, extra: dict | None = None) -> str:
         lines.append(f"- {k}: {v}")
     lines += ["", "Accuracy on the target test split; attacks on the private split (MSE/PSNR/SSIM per image, "
               "data range 1, averaged). Lower SSIM / higher MSE = better privacy.", ""]
-    head = ("| defence | accuracy % | drop (pts) | edge params | edge FLOPs | feature size "
-            "| InvNet MSE | InvNet PSNR | InvNet SSIM | rMLE MSE | rMLE PSNR | rMLE SSIM | difficulty |")
+    attacks = list(dict.fromkeys(a for r in rows for a in row_attacks(r)))
+    head = ("| defence | accuracy % | drop (pts) | feature size | worst SSIM (attack) | worst MSE (attack) | "
+            + " | ".join(f"{SHORT.get(a, a)} SSIM / MSE" for a in attacks) + " | difficulty |")
+    lines += ["The privacy of a defence is the worst case over the attack suite: the highest SSIM and the "
+              "lowest MSE any attack reached (named in brackets).", ""]
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        inv, rm = r["attacks"]["inverse_network"], r["attacks"]["rmle"]
-        lines.append(
-            f"| {r['defence']} | {100 * r['accuracy']:.2f} | {100 * r['accuracy_drop']:+.2f} | {r['edge_params']:,} "
-            f"| {r['edge_flops']:,} | {r['feature_size']:,} | {inv['mse']:.4f} | {inv['psnr']:.2f} | {inv['ssim']:.3f} "
-            f"| {rm['mse']:.4f} | {rm['psnr']:.2f} | {rm['ssim']:.3f} "
-            f"| {_fmt(r['criterion'].get('difficulty_score'), '.3f')} |"
-        )
+        p = r.get("privacy", {})
+        cells = []
+        for a in attacks:
+            m = r["attacks"].get(a, {})
+            cells.append("failed" if m.get("failed") else
+                         "n/a" if "ssim" not in m else f"{m['ssim']:.3f} / {m['mse']:.4f}")
+        worst_ssim = "n/a" if p.get("ssim") is None else f"**{p['ssim']:.3f}** ({SHORT.get(p['ssim_attack'])})"
+        worst_mse = "n/a" if p.get("mse") is None else f"**{p['mse']:.4f}** ({SHORT.get(p['mse_attack'])})"
+        lines.append(f"| {r['defence']} | {100 * r['accuracy']:.2f} | {100 * r['accuracy_drop']:+.2f} "
+                     f"| {r['feature_size']:,} | {worst_ssim} | {worst_mse} | " + " | ".join(cells)
+                     + f" | {_fmt(r['criterion'].get('difficulty_score'), '.3f')} |")
+    failed = [(r["defence"], a, m.get("reason")) for r in rows for a, m in r["attacks"].items() if m.get("failed")]
+    if failed:
+        lines += ["", "Failed attacks (not counted in the worst case):"]
+        lines += [f"- {d} / {ATTACK_LABELS.get(a, a)}: {why}" for d, a, why in failed]
+    lines += ["", "Edge parameters and FLOPs: "
+              + "; ".join(f"{r['defence']} {r['edge_params']:,} / {r['edge_flops']:,}" for r in rows) + "."]
     lines += ["", "## Does the criterion rank the defences like the attacks do?", "",
-              "Spearman rank correlation between the criterion's `difficulty_score` and each attack's MSE "
-              "across the rows (expected > 0).", ""]
+              "Spearman rank correlation between the criterion's `difficulty_score` and the worst-case MSE "
+              "(and each attack's MSE) across the rows (expected > 0).", ""]
     for attack, c in corr.items():
         rho = _fmt(c.get("rho"), "+.3f")
         p = "" if c.get("p_value") is None else f", p = {c['p_value']:.3g}"
         note = f" ({c['note']})" if c.get("note") else ""
-        lines.append(f"- {ATTACK_LABELS[attack]}: rho = {rho}{p}, n = {c['n']}{note}")
+        label = "worst case" if attack == "worst_case" else ATTACK_LABELS.get(attack, attack)
+        lines.append(f"- {label}: rho = {rho}{p}, n = {c['n']}{note}")
     lines += ["", "## Figures", "", "![privacy-utility](privacy_utility.png)", "",
               "![reconstructions](reconstructions.png)", ""]
     return "\n".join(lines)
@@ -153,7 +214,8 @@ def _mpl():
 
 
 def plot_privacy_utility(results: dict, path: str | Path) -> None:
-    """Accuracy (y) against each attack's SSIM and MSE (x), one labelled point per defence.
+    """Accuracy (y) against the worst-case SSIM and MSE over the attack suite (x), one labelled
+    point per defence; each attack's own point is drawn small and faint beside it.
 
     MSE spans orders of magnitude between defences, so its axis is logarithmic when every
     value is positive. Labels are placed so that they do not cover each other.
@@ -162,34 +224,54 @@ def plot_privacy_utility(results: dict, path: str | Path) -> None:
     from .labels import annotate_points
 
     rows = results["rows"]
+    attacks = list(dict.fromkeys(a for r in rows for a in row_attacks(r)))
+    markers = dict(zip(attacks, "sD^v<>p"))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=120)
     panels = ((axes[0], "ssim", "lower SSIM = more private"), (axes[1], "mse", "higher MSE = more private"))
-    panels_points = []  # per panel, both attacks' finite points: their labels avoid each other
+    panels_points = []  # per panel, the worst-case points: their labels avoid each other
     for ax, metric, better in panels:
+        ys = [100 * r["accuracy"] for r in rows]
+        for attack in attacks:
+            xs = [_num(r["attacks"].get(attack, {}).get(metric)) for r in rows]
+            ax.scatter(xs, ys, marker=markers[attack], s=14, alpha=0.45, label=ATTACK_LABELS.get(attack, attack),
+                       zorder=2)
+        worst = [_num(r.get("privacy", {}).get(metric)) for r in rows]
+        ax.scatter(worst, ys, marker="o", s=46, color="black", label="worst case over the suite", zorder=3)
         px, py, names = [], [], []
-        for attack, marker in (("inverse_network", "o"), ("rmle", "s")):
-            xs = [float(r["attacks"][attack][metric]) for r in rows]
-            ys = [100 * r["accuracy"] for r in rows]
-            ax.scatter(xs, ys, marker=marker, label=ATTACK_LABELS[attack], zorder=3)
-            for x, y, r in zip(xs, ys, rows):
-                if math.isfinite(x) and math.isfinite(y):
-                    px.append(x)
-                    py.append(y)
-                    names.append(r["defence"])
-        if metric == "mse" and px and min(px) > 0:
+        for x, y, r in zip(worst, ys, rows):
+            if math.isfinite(x) and math.isfinite(y):
+                px.append(x)
+                py.append(y)
+                names.append(r["defence"])
+        every = [v for a in attacks for v in (_num(r["attacks"].get(a, {}).get(metric)) for r in rows)
+                 if math.isfinite(v)] + px
+        if metric == "mse" and every and min(every) > 0:
             ax.set_xscale("log")
         ax.set_xlabel(f"{metric.upper()} of reconstructions ({better})")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
         ax.margins(x=0.15, y=0.12)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
         panels_points.append((ax, px, py, names))
     fig.suptitle(f"Privacy vs utility: {results['dataset']}", fontsize=9)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.88, wspace=0.22)
     for ax, px, py, names in panels_points:
         annotate_points(ax, px, py, names)  # after limits and layout are final: it works in pixels
-    fig.savefig(path)
+    _save_atomic(fig, path)
     plt.close(fig)
+
+
+def _save_atomic(fig, path: str | Path, **kw) -> None:
+    """Save a figure next to ``path`` and rename it into place: a crash never leaves half a PNG."""
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    try:
+        fig.savefig(tmp, **kw)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _to_hwc(img: np.ndarray) -> np.ndarray:
@@ -214,7 +296,9 @@ def plot_reconstructions(originals: np.ndarray, recons: dict[str, dict[str, np.n
     The tiles are assembled into one image (one ``imshow`` per panel: fast to draw).
     """
     plt = _mpl()
-    attacks = [a for a in ATTACK_LABELS if recons.get(a)]
+    attacks = [a for a in recons if recons.get(a)]
+    if not attacks:  # every attack failed: nothing to show
+        return
     h = originals.shape[2]
     heights = [1 + len(recons[a]) for a in attacks]
     k = len(originals)
@@ -226,9 +310,9 @@ def plot_reconstructions(originals: np.ndarray, recons: dict[str, dict[str, np.n
         ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_yticks([(h + 2) * i + h / 2 for i in range(len(labels))], labels, fontsize=8)
         ax.set_xticks([])
-        ax.set_title(f"{ATTACK_LABELS[attack]} reconstructions", fontsize=9)
+        ax.set_title(f"{ATTACK_LABELS.get(attack, attack)} reconstructions", fontsize=9)
     fig.subplots_adjust(left=0.2, right=0.98, top=0.95, bottom=0.02, hspace=0.25)
-    fig.savefig(path, dpi=100)
+    _save_atomic(fig, path, dpi=100)
     plt.close(fig)
 
 
@@ -254,11 +338,12 @@ def summarize(results: list[dict]) -> str:
     if not results:
         raise ValueError("results: need at least one results.json")
     names = [r["defence"] for r in results[0]["rows"]]
-    cols = [("accuracy %", lambda r: 100 * r["accuracy"]), ("drop (pts)", lambda r: 100 * r["accuracy_drop"])]
-    for a in ATTACK_LABELS:
-        short = "InvNet" if a == "inverse_network" else "rMLE"
-        cols += [(f"{short} MSE", lambda r, a=a: r["attacks"][a]["mse"]),
-                 (f"{short} SSIM", lambda r, a=a: r["attacks"][a]["ssim"])]
+    cols = [("accuracy %", lambda r: 100 * r["accuracy"]), ("drop (pts)", lambda r: 100 * r["accuracy_drop"]),
+            ("worst MSE", lambda r: _num(r.get("privacy", {}).get("mse"))),
+            ("worst SSIM", lambda r: _num(r.get("privacy", {}).get("ssim")))]
+    for a in dict.fromkeys(a for res in results for r in res["rows"] for a in row_attacks(r)):
+        cols += [(f"{SHORT.get(a, a)} MSE", lambda r, a=a: _num(r["attacks"].get(a, {}).get("mse"))),
+                 (f"{SHORT.get(a, a)} SSIM", lambda r, a=a: _num(r["attacks"].get(a, {}).get("ssim")))]
     cols.append(("difficulty", lambda r: _num(r["criterion"].get("difficulty_score"))))
     lines = ["| defence | n | " + " | ".join(c for c, _ in cols) + " |", "|" + "---|" * (len(cols) + 2)]
     for name in names:

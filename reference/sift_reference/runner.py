@@ -8,15 +8,21 @@ Per defence, in order (each step a cached unit, see :mod:`sift_reference.cache`)
 2. ``criterion.json``: ``sift_core.criterion.assess(x, z)`` on private inputs and
    their features (``private_eval`` then ``target_test`` images, up to
    ``criterion.max_samples``);
-3. ``inverse_network.json``: the attacker trains a decoder on ``attacker_aux`` and
-   inverts the features of ``private_eval``;
-4. ``rmle.json``: white-box optimisation from noise on the first ``rmle.n_images``
+3. one unit per attack of ``attacks.suite``, each run to convergence:
+   ``inverse_network.json`` (a decoder trained on ``attacker_aux`` with early stopping,
+   inverting the features of every ``private_eval`` image), ``rmle.json`` (white-box
+   optimisation from noise), ``hybrid.json`` (rMLE from the inverse network's
+   reconstructions), ``generative.json`` (latent search of a DCGAN trained once per run on
+   ``attacker_aux``, then pixels); the white-box attacks take the first ``n_images``
    private images.
 
-MSE, PSNR and SSIM come from ``sift_core.metrics`` (per image, data range 1, then
-averaged; PSNR capped at 100 dB so an exact reconstruction stays a finite number),
-the same for every backend. A model is trained or loaded only when one of its
-units is missing, so ``--resume`` never retrains a finished model.
+Every attack is scored by one rule, :func:`sift_core.inversion.reconstruction_scores`
+(per image, data range 1, clipped, PSNR capped at 100 dB, then averaged), with the relative
+feature error of its reconstructions beside it. A defence's privacy is the worst case over
+the attacks that finished (:func:`sift_core.inversion.worst_case`); an attack that fails
+(diverges) is recorded as failed with its reason and the run goes on. A model is trained
+or loaded only when one of its units is missing, so ``--resume`` never retrains a finished
+model.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from .spec import ExperimentSpec
 
 MARKER = ".siftfunnel-run"
 GRID_IMAGES = 8
-PSNR_CAP_DB = 100.0
+ATTACKER_DIR = "_attacker"  # what the attacker trains once per run (the generator), under cache/
 
 
 def _progress(iterable, enabled: bool, **kw):
@@ -60,16 +66,10 @@ def _say(msg: str, progress: bool, log) -> None:
 
 
 def reconstruction_scores(originals: np.ndarray, recon: np.ndarray) -> dict[str, float]:
-    """Mean per-image MSE, PSNR (dB, capped at 100) and SSIM, data range 1, from ``sift_core.metrics``."""
-    from sift_core import metrics
+    """Mean per-image MSE, PSNR (dB, capped at 100) and SSIM: :func:`sift_core.inversion.reconstruction_scores`."""
+    from sift_core.inversion import reconstruction_scores as scores
 
-    a = np.asarray(originals, dtype=np.float64)
-    b = np.clip(np.asarray(recon, dtype=np.float64), 0.0, 1.0)
-    return {
-        "mse": float(metrics.mse(a, b, reduction="mean")),
-        "psnr": float(metrics.psnr(a, b, data_range=1.0, reduction="mean", max_db=PSNR_CAP_DB)),
-        "ssim": float(metrics.ssim(a, b, data_range=1.0, reduction="mean")),
-    }
+    return scores(originals, recon)
 
 
 def assess_features(x: np.ndarray, z: np.ndarray, **options) -> dict[str, Any]:
@@ -166,60 +166,154 @@ def run_experiment(
     _say(f"dataset: {data.description}; splits: " + ", ".join(
         f"{k} {len(getattr(data, k))}" for k in ("target_train", "target_test", "attacker_aux", "private_eval")),
         progress, log)
-    events = out / "events.jsonl"
     data_key = cache.settings_hash(spec_dict["dataset"], data.name)
 
     rows, timings = [], {}
-    n_rmle = spec.rmle.n_images or len(data.private_eval)
-    originals = data.private_eval.x[: min(GRID_IMAGES, n_rmle)]
-    recons: dict[str, dict[str, np.ndarray]] = {"inverse_network": {}, "rmle": {}}
+    suite = spec.attacks.suite
+    n_grid = min([GRID_IMAGES] + [spec.attacks.n_images(a, len(data.private_eval)) for a in suite])
+    originals = data.private_eval.x[:n_grid]
+    recons: dict[str, dict[str, np.ndarray]] = {a: {} for a in suite}
     for defence in _progress(spec.defences, progress, desc="defences", unit="defence"):
-        d_dict = next(d for d in spec_dict["defences"] if d["name"] == defence.name)
-        train_key = cache.settings_hash(backend.name, getattr(backend, "version", ""), data_key,
-                                        spec_dict["model"], spec_dict["training"], d_dict, spec.seed)
+        row, timings[defence.name] = run_defence(spec, defence, data, out, backend=backend, resume=resume,
+                                                 progress=progress, log=log, spec_dict=spec_dict, data_key=data_key)
         ddir = out / "cache" / defence.name
-        model = _Model(backend, spec, defence, data, ddir / f"train-{train_key}", progress, events)
-        units = {
-            "model": (train_key, lambda m=model: _evaluate_model(backend, m.get(), data)),
-            "criterion": (cache.settings_hash(train_key, dataclasses.asdict(spec.criterion)),
-                          lambda m=model: _criterion(backend, m.get(), data, spec.criterion.max_samples, spec.seed)),
-            "inverse_network": (cache.settings_hash(train_key, dataclasses.asdict(spec.inverse_network)),
-                                lambda m=model, d=ddir: _attack_inverse(backend, m.get(), data, spec, d, progress)),
-            "rmle": (cache.settings_hash(train_key, dataclasses.asdict(spec.rmle)),
-                     lambda m=model, d=ddir: _attack_rmle(backend, m.get(), data, spec, n_rmle, d, progress)),
-        }
-        results, timings[defence.name] = {}, {}
-        for unit, (key, compute) in units.items():
-            path = ddir / f"{unit}.json"
-            cached = cache.load_unit(path, key) if resume else None
-            if cached is None:
-                t0, c0 = time.perf_counter(), time.process_time()
-                cached = compute()
-                seconds = time.perf_counter() - t0
-                cache.save_unit(path, key, cached, seconds=seconds, cpu_seconds=time.process_time() - c0)
-                _event(events, "done", defence.name, unit=unit, seconds=seconds)
-                _say(f"[{defence.name}] {unit}: {_summary(unit, cached)} ({seconds:.1f} s)", progress, log)
-            else:
-                _event(events, "cached", defence.name, unit=unit)
-                _say(f"[{defence.name}] {unit}: cached", progress, log)
-            saved = cache.read_json(path) or {}
-            timings[defence.name][unit] = (saved.get("seconds"), saved.get("cpu_seconds"))
-            results[unit] = cached
-        for attack in ("inverse_network", "rmle"):
-            recon_path = ddir / f"{attack}_recon.npy"
-            if recon_path.is_file():
-                recons[attack][defence.name] = np.load(recon_path)[: len(originals)]
-        rows.append({"defence": defence.name, **results["model"], "criterion": results["criterion"],
-                     "attacks": {a: results[a] for a in ("inverse_network", "rmle")}})
+        for attack in suite:
+            grid = _load_recon(ddir / f"{attack}_recon.npy")
+            if grid is not None and len(grid) >= n_grid:
+                recons[attack][defence.name] = grid[:n_grid]
+        rows.append(row)
 
     results_doc = report.build_results(spec_dict, data.description, backend.name, rows)
     wall = time.perf_counter() - t_start
-    extra = {"private images attacked": f"{len(data.private_eval)} (rMLE: {n_rmle})",
+    extra = {"attack suite": ", ".join(f"{a} ({spec.attacks.n_images(a, len(data.private_eval))} images)"
+                                       for a in suite),
+             "attack budget": "full (each attack to convergence)" if spec.attacks.budget == "full" else
+             "QUICK (a smoke run: small attack budgets flatter every defence; do not quote these privacy figures)",
              "wall time of this invocation": f"{wall:.0f} s"}
     corr = report.write_report(out, results_doc, originals, recons, extra=extra)
     cache.write_text(out / "timings.md", _timings_md(timings))
     _say(f"report written to {out / 'report.md'}", progress, log)
     return results_doc, corr
+
+
+def run_defence(spec: ExperimentSpec, defence, data: DataSplits, out: Path, *, backend: Backend, resume: bool,
+                progress: bool, log, spec_dict: dict, data_key: str) -> tuple[dict, dict]:
+    """Train (or load), measure, assess and attack one defence; every step a cached unit in
+    ``out/cache/<defence>``. Returns (its results row, its unit timings)."""
+    events = out / "events.jsonl"
+    d_dict = next(d for d in spec_dict["defences"] if d["name"] == defence.name)
+    train_key = cache.settings_hash(backend.name, getattr(backend, "version", ""), data_key,
+                                    spec_dict["model"], spec_dict["training"], d_dict, spec.seed)
+    ddir = out / "cache" / defence.name
+    model = _Model(backend, spec, defence, data, ddir / f"train-{train_key}", progress, events)
+    attacker_dir = out / "cache" / ATTACKER_DIR
+    units: dict[str, tuple[str, Any]] = {
+        "model": (train_key, lambda m=model: _evaluate_model(backend, m.get(), data)),
+        "criterion": (cache.settings_hash(train_key, dataclasses.asdict(spec.criterion)),
+                      lambda m=model: _criterion(backend, m.get(), data, spec.criterion.max_samples, spec.seed)),
+    }
+    keys = {}
+    for attack in spec.attacks.suite:
+        # the hybrid starts from the inverse network's reconstructions: its key includes that unit's settings
+        parts = [train_key, spec.attacks.settings(attack)]
+        if attack == "hybrid":
+            parts.append(spec.attacks.settings("inverse_network"))
+        keys[attack] = cache.settings_hash(*parts)
+        units[attack] = (keys[attack], lambda m=model, a=attack: _attack(backend, m.get(), a, data, spec, ddir,
+                                                                          attacker_dir, keys, progress))
+    results, timings = {}, {}
+    for unit, (key, compute) in units.items():
+        path = ddir / f"{unit}.json"
+        cached = cache.load_unit(path, key) if resume else None
+        if cached is not None and unit in spec.attacks.suite and not cached.get("failed") and \
+                _load_recon(ddir / f"{unit}_recon.npy") is None:
+            cached = None  # its reconstructions are missing or damaged: attack again
+        if cached is None:
+            t0, c0 = time.perf_counter(), time.process_time()
+            if unit in spec.attacks.suite:
+                cached = _guarded(compute, unit)
+            else:
+                cached = compute()
+            seconds = time.perf_counter() - t0
+            cache.save_unit(path, key, cached, seconds=seconds, cpu_seconds=time.process_time() - c0)
+            _event(events, "done", defence.name, unit=unit, seconds=seconds)
+            _say(f"[{defence.name}] {unit}: {_summary(unit, cached)} ({seconds:.1f} s)", progress, log)
+        else:
+            _event(events, "cached", defence.name, unit=unit)
+            _say(f"[{defence.name}] {unit}: cached", progress, log)
+        saved = cache.read_json(path) or {}
+        timings[unit] = (saved.get("seconds"), saved.get("cpu_seconds"))
+        results[unit] = cached
+    attacks = {a: results[a] for a in spec.attacks.suite}
+    row = {"defence": defence.name, **results["model"], "criterion": results["criterion"], "attacks": attacks}
+    return row, timings
+
+
+def _guarded(compute, attack: str) -> dict:
+    """Run one attack; a divergence (NaN, overflow) is recorded as a failed attack, not a crashed run."""
+    try:
+        return compute()
+    except (FloatingPointError, OverflowError) as exc:
+        return {"failed": True, "reason": f"{type(exc).__name__}: {exc}"}
+
+
+def _load_recon(path: Path) -> np.ndarray | None:
+    """Saved reconstructions, or None when the file is missing or damaged."""
+    if not path.is_file():
+        return None
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    return arr if arr.ndim == 4 and np.all(np.isfinite(arr)) else None
+
+
+def _attack(backend: Backend, handle, attack: str, data: DataSplits, spec: ExperimentSpec, ddir: Path,
+            attacker_dir: Path, keys: dict, progress: bool) -> dict:
+    """One attack on one defence: reconstruct, score, save the reconstructions."""
+    n = spec.attacks.n_images(attack, len(data.private_eval))
+    x = data.private_eval.x[:n]
+    init = None
+    if attack == "hybrid":
+        init = _inverse_reconstructions(backend, handle, data, spec, ddir, keys, progress)[:n]
+    recon = np.asarray(backend.attack(attack, handle, aux_x=data.attacker_aux.x, private_x=x,
+                                      cfg=getattr(spec.attacks, attack), seed=spec.seed, progress=progress,
+                                      init=init, cache_dir=attacker_dir), dtype=np.float32)
+    if recon.shape != x.shape:
+        raise ValueError(f"{attack}: the backend returned reconstructions of shape {recon.shape}; "
+                         f"expected {x.shape}")
+    if not np.all(np.isfinite(recon)):
+        raise FloatingPointError(f"{attack}: reconstructions hold NaN or infinite values")
+    cache.write_npy(ddir / f"{attack}_recon.npy", recon)
+    return _score(backend, handle, x, recon)
+
+
+def _score(backend: Backend, handle, x: np.ndarray, recon: np.ndarray) -> dict:
+    from sift_core.inversion import relative_feature_error
+
+    scores: dict[str, Any] = reconstruction_scores(x, recon)
+    # How well the reconstructions reproduce the observed features: a small error with a large
+    # image MSE means the edge maps different images to the same features (the white-box
+    # attacker cannot tell them apart), a large one that the attack did not converge.
+    z = np.asarray(backend.features(handle, x), dtype=np.float64)
+    z_hat = np.asarray(backend.features(handle, np.clip(recon, 0.0, 1.0)), dtype=np.float64)
+    scores["feature_error"] = float(relative_feature_error(z_hat, z))
+    scores["n_images"] = int(len(x))
+    return scores
+
+
+def _inverse_reconstructions(backend: Backend, handle, data: DataSplits, spec: ExperimentSpec, ddir: Path,
+                             keys: dict, progress: bool) -> np.ndarray:
+    """The inverse network's reconstructions of the private images (its unit's, when it ran with
+    the current settings; else computed here)."""
+    if "inverse_network" in spec.attacks.suite:
+        unit = cache.load_unit(ddir / "inverse_network.json", keys["inverse_network"])
+        recon = _load_recon(ddir / "inverse_network_recon.npy")
+        if unit is not None and recon is not None and len(recon) == len(data.private_eval):
+            return recon
+    return np.asarray(backend.attack("inverse_network", handle, aux_x=data.attacker_aux.x,
+                                     private_x=data.private_eval.x, cfg=spec.attacks.inverse_network,
+                                     seed=spec.seed, progress=progress), dtype=np.float32)
 
 
 def _summary(unit: str, r: dict) -> str:
@@ -228,6 +322,8 @@ def _summary(unit: str, r: dict) -> str:
     if unit == "criterion":
         s = r.get("difficulty_score")
         return f"difficulty_score {s:.3f}" if isinstance(s, (int, float)) else "done"
+    if r.get("failed"):
+        return f"FAILED ({r.get('reason')}); recorded, the run goes on"
     line = f"MSE {r['mse']:.4f}, PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.3f}"
     if isinstance(r.get("feature_error"), (int, float)):
         line += f", relative feature error {r['feature_error']:.4f}"
@@ -236,9 +332,9 @@ def _summary(unit: str, r: dict) -> str:
 
 def _timings_md(timings: dict) -> str:
     """Wall / CPU seconds of each unit when it was computed (CPU: this process, all threads)."""
-    units = ("model", "criterion", "inverse_network", "rmle")
+    units = list(dict.fromkeys(u for t in timings.values() for u in t))
     lines = ["Seconds per unit, wall / CPU (CPU time of all threads of the process).", "",
-             "| defence | " + " | ".join(units) + " |", "|---|---|---|---|---|"]
+             "| defence | " + " | ".join(units) + " |", "|" + "---|" * (len(units) + 1)]
     total = [0.0, 0.0]
     for name, t in timings.items():
         cells = []
@@ -268,33 +364,8 @@ def _criterion(backend: Backend, handle, data: DataSplits, max_samples: int, see
     return assess_features(x.reshape(len(x), -1), np.asarray(z).reshape(len(z), -1), seed=seed)
 
 
-def _attack_inverse(backend: Backend, handle, data: DataSplits, spec: ExperimentSpec, ddir: Path,
-                    progress: bool) -> dict:
-    recon = backend.inverse_network(handle, aux_x=data.attacker_aux.x, private_x=data.private_eval.x,
-                                    cfg=spec.inverse_network, seed=spec.seed, progress=progress)
-    cache.write_npy(ddir / "inverse_network_recon.npy", np.asarray(recon[:GRID_IMAGES], dtype=np.float32))
-    return reconstruction_scores(data.private_eval.x, recon)
-
-
-def _attack_rmle(backend: Backend, handle, data: DataSplits, spec: ExperimentSpec, n: int, ddir: Path,
-                 progress: bool) -> dict:
-    x = data.private_eval.x[:n]
-    recon = backend.rmle(handle, private_x=x, cfg=spec.rmle, seed=spec.seed, progress=progress)
-    cache.write_npy(ddir / "rmle_recon.npy", np.asarray(recon[:GRID_IMAGES], dtype=np.float32))
-    scores = reconstruction_scores(x, recon)
-    # How well the reconstructions reproduce the observed features: a small error with a large
-    # image MSE means the edge maps different images to the same features (the white-box
-    # attacker cannot tell them apart), a large one that the optimisation did not converge.
-    z = np.asarray(backend.features(handle, x), dtype=np.float64)
-    z_hat = np.asarray(backend.features(handle, np.asarray(recon, dtype=np.float32)), dtype=np.float64)
-    scores["feature_error"] = float(relative_feature_error(z_hat, z))
-    return scores
-
-
 def relative_feature_error(z_hat: np.ndarray, z: np.ndarray) -> float:
-    """``sum (z_hat - z)^2 / sum z^2`` over the batch; 0 when both are all zero, inf when only z is."""
-    num = float(np.sum((z_hat - z) ** 2))
-    den = float(np.sum(z ** 2))
-    if den == 0.0:
-        return 0.0 if num == 0.0 else float("inf")
-    return num / den
+    """:func:`sift_core.inversion.relative_feature_error`."""
+    from sift_core.inversion import relative_feature_error as core
+
+    return core(z_hat, z)

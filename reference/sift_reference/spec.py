@@ -27,7 +27,11 @@ class SpecError(ValueError):
 
 BACKENDS = ("torch", "keras")
 ARCHITECTURES = ("cnn", "vgg16", "resnet18")
-ATTACKS = ("inverse_network", "rmle")
+#: the attack suite: a defence's privacy is the worst case over the attacks run (docs/attacks.md)
+ATTACKS = ("inverse_network", "rmle", "hybrid", "generative")
+#: white-box attacks: optimisation per image, so they take ``n_images`` private images
+WHITE_BOX = ("rmle", "hybrid", "generative")
+ATTACK_BUDGETS = ("full", "quick")
 
 # Per defence kind: its own keys -> (check, default). Every kind also accepts the
 # common keys below. Defaults follow ../shared/METHOD.md sections 2 and 5.
@@ -94,18 +98,80 @@ class DefenceSpec:
 
 @dataclass(frozen=True)
 class InverseNetworkSpec:
-    epochs: int = 5
+    """Defaults: the settings measured strongest (docs/attacks.md); ``epochs`` is the most it trains."""
+
+    epochs: int = 200
+    patience: int = 10
+    val_fraction: float = 0.1
     batch_size: int = 64
-    lr: float = 0.001
+    lr: float = 0.01
     width: int = 128
 
 
 @dataclass(frozen=True)
 class RMLESpec:
-    steps: int = 200
-    lr: float = 0.05
-    tv_weight: float = 0.01
+    steps: int = 3000
+    lr: float = 0.1
+    tv_weight: float = 0.05
+    patience: int = 6
     n_images: int | None = None
+
+
+@dataclass(frozen=True)
+class HybridSpec:
+    steps: int = 3000
+    lr: float = 0.01
+    tv_weight: float = 0.0
+    patience: int = 6
+    n_images: int | None = None
+
+
+@dataclass(frozen=True)
+class GenerativeSpec:
+    latent_dim: int = 64
+    gan_width: int = 128
+    gan_epochs: int = 60
+    restarts: int = 8
+    steps: int = 1500
+    lr: float = 0.05
+    prior_weight: float = 0.001
+    patience: int = 6
+    pixel_steps: int = 1000
+    pixel_lr: float = 0.02
+    pixel_tv_weight: float = 0.0
+    n_images: int | None = None
+
+
+#: ``[attacks] budget = "quick"``: small budgets for smoke runs, used for every key the spec leaves
+#: out. Reports say when it was used: its privacy figures flatter every defence.
+QUICK_BUDGET: dict[str, dict[str, Any]] = {
+    "inverse_network": {"epochs": 3, "patience": 2, "width": 32},
+    "rmle": {"steps": 100, "patience": 2},
+    "hybrid": {"steps": 100, "patience": 2},
+    "generative": {"gan_epochs": 2, "gan_width": 32, "restarts": 2, "steps": 100, "pixel_steps": 50, "patience": 2},
+}
+
+
+@dataclass(frozen=True)
+class AttacksSpec:
+    """The attack suite (``[attacks]``): which attacks run, at which budget, with which settings."""
+
+    suite: tuple[str, ...] = ATTACKS
+    budget: str = "full"
+    inverse_network: InverseNetworkSpec = field(default_factory=InverseNetworkSpec)
+    rmle: RMLESpec = field(default_factory=RMLESpec)
+    hybrid: HybridSpec = field(default_factory=HybridSpec)
+    generative: GenerativeSpec = field(default_factory=GenerativeSpec)
+
+    def n_images(self, attack: str, n_private: int) -> int:
+        """How many private images ``attack`` reconstructs: all for the inverse network, else
+        its ``n_images`` (default all)."""
+        n = getattr(getattr(self, attack), "n_images", None)
+        return n_private if n is None else min(n, n_private)
+
+    def settings(self, attack: str) -> dict[str, Any]:
+        """The settings of ``attack`` and the budget: its cache key."""
+        return {"budget": self.budget, **dataclasses.asdict(getattr(self, attack))}
 
 
 @dataclass(frozen=True)
@@ -122,8 +188,7 @@ class ExperimentSpec:
     model: ModelSpec
     training: TrainingSpec
     defences: list[DefenceSpec]
-    inverse_network: InverseNetworkSpec
-    rmle: RMLESpec
+    attacks: AttacksSpec = field(default_factory=AttacksSpec)
     criterion: CriterionSpec = field(default_factory=CriterionSpec)
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,7 +199,7 @@ class ExperimentSpec:
              **({"epochs": x.epochs} if x.epochs is not None else {})}
             for x in self.defences
         ]
-        d["attacks"] = {"inverse_network": d.pop("inverse_network"), "rmle": d.pop("rmle")}
+        d["attacks"]["suite"] = list(self.attacks.suite)
         d["experiment"] = {"name": d.pop("name"), "seed": d.pop("seed"), "backend": d.pop("backend")}
         return _drop_none(d)
 
@@ -227,6 +292,56 @@ def _defence(raw: Any, i: int) -> DefenceSpec:
     return DefenceSpec(name=name, kind=kind, params=params, lr=lr, epochs=epochs)
 
 
+_ATTACK_CHECKS: dict[str, dict[str, Any]] = {
+    "inverse_network": {"epochs": "int_pos", "patience": "int_pos", "val_fraction": _NONNEG, "batch_size": "int_pos",
+                        "lr": _POS, "width": "int_pos"},
+    "rmle": {"steps": "int_pos", "lr": _POS, "tv_weight": _NONNEG, "patience": "int_pos", "n_images": "int_pos"},
+    "hybrid": {"steps": "int_pos", "lr": _POS, "tv_weight": _NONNEG, "patience": "int_pos", "n_images": "int_pos"},
+    "generative": {"latent_dim": "int_pos", "gan_width": "int_pos", "gan_epochs": "int_pos", "restarts": "int_pos",
+                   "steps": "int_pos", "lr": _POS, "prior_weight": _NONNEG, "patience": "int_pos",
+                   "pixel_steps": "int_nonneg", "pixel_lr": _POS, "pixel_tv_weight": _NONNEG, "n_images": "int_pos"},
+}
+_ATTACK_CLASSES = {"inverse_network": InverseNetworkSpec, "rmle": RMLESpec, "hybrid": HybridSpec,
+                   "generative": GenerativeSpec}
+
+
+def _attacks(raw: dict, ds: DatasetSpec) -> AttacksSpec:
+    """``[attacks]``: ``suite`` (a list of attack names), ``budget``, and one table per attack."""
+    for k in raw:
+        if k not in ("suite", "budget", *ATTACKS):
+            raise SpecError(f"attacks.{k}: unknown key (allowed: suite, budget, {', '.join(ATTACKS)})")
+    suite = raw.get("suite", list(ATTACKS))
+    if not isinstance(suite, list) or not suite:
+        raise SpecError(f"attacks.suite: must be a non-empty list of attack names ({', '.join(ATTACKS)}); "
+                        f"got {suite!r}")
+    for j, a in enumerate(suite):
+        if a not in ATTACKS:
+            raise SpecError(f"attacks.suite[{j}]: must be one of {', '.join(map(repr, ATTACKS))}; got {a!r}")
+    if len(set(suite)) != len(suite):
+        raise SpecError(f"attacks.suite: lists an attack twice: {suite!r}")
+    budget = raw.get("budget", "full")
+    if budget not in ATTACK_BUDGETS:
+        raise SpecError(f"attacks.budget: must be one of {', '.join(map(repr, ATTACK_BUDGETS))}; got {budget!r}")
+    tables = {}
+    for name in ATTACKS:
+        table = raw.get(name, {})
+        if not isinstance(table, dict):
+            raise SpecError(f"attacks.{name}: must be a table ([attacks.{name}])")
+        if budget == "quick":
+            table = {**QUICK_BUDGET[name], **table}
+        tables[name] = _fill(_ATTACK_CLASSES[name], table, f"attacks.{name}", _ATTACK_CHECKS[name])
+        n_images = getattr(tables[name], "n_images", None)
+        if n_images is not None and n_images > ds.n_private_eval:
+            raise SpecError(f"attacks.{name}.n_images: {n_images} exceeds dataset.n_private_eval = "
+                            f"{ds.n_private_eval}")
+    if tables["inverse_network"].val_fraction >= 0.5:
+        raise SpecError(f"attacks.inverse_network.val_fraction: must be in [0, 0.5); got "
+                        f"{tables['inverse_network'].val_fraction}")
+    if "generative" in suite and tables["generative"].restarts > 64:
+        raise SpecError(f"attacks.generative.restarts: at most 64; got {tables['generative'].restarts}")
+    return AttacksSpec(suite=tuple(suite), budget=budget, **tables)
+
+
 def spec_from_dict(raw: dict) -> ExperimentSpec:
     """Validate a parsed TOML document and build the :class:`ExperimentSpec`."""
     if not isinstance(raw, dict):
@@ -286,19 +401,7 @@ def spec_from_dict(raw: dict) -> ExperimentSpec:
         raise SpecError("defences: must include the undefended model ([[defences]] kind = 'none'), "
                         "the reference for accuracy_drop")
 
-    attacks = _table(raw, "attacks")
-    for k in attacks:
-        if k not in ATTACKS:
-            raise SpecError(f"attacks.{k}: unknown attack (allowed: {', '.join(ATTACKS)})")
-    for k in ATTACKS:
-        if not isinstance(attacks.get(k, {}), dict):
-            raise SpecError(f"attacks.{k}: must be a table ([attacks.{k}])")
-    inv = _fill(InverseNetworkSpec, attacks.get("inverse_network", {}), "attacks.inverse_network",
-                {"epochs": "int_pos", "batch_size": "int_pos", "lr": _POS, "width": "int_pos"})
-    rmle = _fill(RMLESpec, attacks.get("rmle", {}), "attacks.rmle",
-                 {"steps": "int_pos", "lr": _POS, "tv_weight": _NONNEG, "n_images": "int_pos"})
-    if rmle.n_images is not None and rmle.n_images > ds.n_private_eval:
-        raise SpecError(f"attacks.rmle.n_images: {rmle.n_images} exceeds dataset.n_private_eval = {ds.n_private_eval}")
+    attacks = _attacks(_table(raw, "attacks"), ds)
     crit = _fill(CriterionSpec, _table(raw, "criterion"), "criterion", {"max_samples": "int_pos"})
     if crit.max_samples < 20:
         raise SpecError(f"criterion.max_samples: must be >= 20 for the kNN estimators; got {crit.max_samples}")
@@ -306,7 +409,7 @@ def spec_from_dict(raw: dict) -> ExperimentSpec:
         raise SpecError("dataset.n_private_eval: the criterion needs at least 20 images from n_private_eval + "
                         f"n_target_test; got {ds.n_private_eval + ds.n_target_test}")
     return ExperimentSpec(name=name, seed=seed, backend=backend, dataset=ds, model=model, training=training,
-                          defences=defences, inverse_network=inv, rmle=rmle, criterion=crit)
+                          defences=defences, attacks=attacks, criterion=crit)
 
 
 def load_spec(path: str | os.PathLike, *, backend: str | None = None, seed: int | None = None) -> ExperimentSpec:

@@ -90,6 +90,9 @@ def _gaussian_task(data, max_dim, *, every_coordinate: bool):
 def test_ksg_on_low_dimensional_gaussians(data):
     cov, dx, truth, seed = _gaussian_task(data, 3, every_coordinate=True)
     x, z = mi.sample_gaussian(cov, 2000, dim_x=dx, seed=seed)
+    # measured on 60 such tasks (20 at I = 2): errors down to -0.381 nats at I = 2 (dense 2 + 3 after
+    # the mixing, which the max-norm neighbourhoods do not undo), -0.23 for 3 pairs; this tolerance
+    # is 1.05x the worst case there, and about 1.5x on the pair tasks
     assert abs(mi.ksg(x, z) - truth) <= 0.1 + 0.15 * truth
 
 
@@ -105,7 +108,7 @@ def test_ksg_is_not_biased_high_in_ten_dimensions(data):
 def test_ksg_of_independent_blocks_is_near_zero():
     rng = np.random.default_rng(1)
     x, z = rng.standard_normal((2000, 3)), rng.standard_normal((2000, 2))
-    assert abs(mi.ksg(x, z)) < 0.03
+    assert abs(mi.ksg(x, z)) < 0.03  # measured over 10 seeds: |value| <= 0.029, standard deviation 0.015
 
 
 def test_ksg_invariant_under_invertible_maps_of_each_side():
@@ -116,8 +119,9 @@ def test_ksg_invariant_under_invertible_maps_of_each_side():
     fx = np.sinh(x @ a.T)  # linear mixing, then a monotone map per coordinate
     gz = np.exp(z) + z
     moved = mi.ksg(fx, gz)
-    assert abs(base - task.mi) <= 0.1 + 0.15 * task.mi
-    assert abs(moved - base) <= 0.1 + 0.15 * task.mi
+    # measured over seeds 5-12: |base - I| <= 0.040, |moved - base| <= 0.055
+    assert abs(base - task.mi) <= 0.06
+    assert abs(moved - base) <= 0.08
 
 
 def test_ksg_accepts_multidimensional_samples_and_integer_arrays():
@@ -135,14 +139,16 @@ def test_entropy_of_gaussians(d, seed, metric):
     a = np.linalg.qr(rng.standard_normal((d, d)))[0] * rng.uniform(0.5, 2.0, d)
     cov = a @ a.T
     x = rng.multivariate_normal(np.zeros(d), cov, size=2000)
-    # 0.05 nats of sampling error (the standard deviation of the estimate is about 0.02 at
-    # n = 2000 in 1-D: 0.054 was seen) plus 0.05 per dimension for the k-NN bias
-    assert abs(mi.entropy_knn(x, metric=metric) - mi.gaussian_entropy(cov)) <= 0.05 + 0.05 * d
+    # measured on 20 such draws per metric: |error| <= 0.031 + 0.02 d (0.11 at d = 4 and 5, the
+    # k-NN bias growing with the dimension)
+    assert abs(mi.entropy_knn(x, metric=metric) - mi.gaussian_entropy(cov)) <= 0.04 + 0.025 * d
 
 
 def test_entropy_of_a_uniform_box():
     x = np.random.default_rng(3).uniform([0, -1, 2], [1, 3, 2.5], size=(3000, 3))
-    assert mi.entropy_knn(x) == pytest.approx(mi.uniform_entropy([0, -1, 2], [1, 3, 2.5]), abs=0.15)
+    # the k-NN estimate overshoots at the box's faces: measured +0.111 to +0.138 over seeds 3-10
+    error = mi.entropy_knn(x) - mi.uniform_entropy([0, -1, 2], [1, 3, 2.5])
+    assert 0.08 < error < 0.16
 
 
 def test_entropy_is_ksg_consistent():
@@ -150,7 +156,7 @@ def test_entropy_is_ksg_consistent():
     task = mi.gaussian_task(mi.bivariate_covariance(0.8), dim_x=1)
     x, z = task.sample(3000, seed=7)
     via_entropy = mi.entropy_knn(x) + mi.entropy_knn(z) - mi.entropy_knn(np.hstack([x, z]))
-    assert via_entropy == pytest.approx(task.mi, abs=0.06)
+    assert via_entropy == pytest.approx(task.mi, abs=0.06)  # measured over seeds 7-14: |error| <= 0.050
 
 
 def test_duplicates_do_not_crash():
@@ -168,7 +174,8 @@ def test_duplicates_do_not_crash():
 def test_mixed_ties_recover_discrete_mi():
     # x = z uniform on 8 atoms: I = log 8; the estimator of Gao et al. (2017) handles the atoms
     labels = np.random.default_rng(5).integers(0, 8, size=2000).astype(float)
-    assert mi.ksg(labels, labels, ties="mixed") == pytest.approx(math.log(8), abs=0.05)
+    # measured over seeds 5-12: errors -0.0031 to -0.0053
+    assert mi.ksg(labels, labels, ties="mixed") == pytest.approx(math.log(8), abs=0.008)
     psi = digamma_table(10)
     assert psi[1] == pytest.approx(-0.5772156649, abs=1e-9)
 

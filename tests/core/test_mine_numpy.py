@@ -79,13 +79,15 @@ def test_every_objective_learns_a_dependence(objective):
     task = mi.gaussian_task(mi.bivariate_covariance(0.9), dim_x=1)
     x, z = task.sample(2000, seed=1)
     e = mi.mine(x, z, seed=0, objective=objective, max_steps=800)
-    assert abs(e.value - task.mi) < 0.1 + 0.2 * task.mi
+    # measured over data seeds 1-4 (critic seeds 0-3), every objective: errors -0.030 to +0.002 nats
+    assert abs(e.value - task.mi) < 0.05
 
 
 def test_independent_samples_give_about_zero():
     rng = np.random.default_rng(2)
     e = mi.mine(rng.standard_normal((2000, 3)), rng.standard_normal((2000, 2)), seed=0, max_steps=1000)
-    assert abs(e.value) < 0.03 + 3 * e.stderr
+    # measured over seeds 2-6: |value| <= 0.0017 with stderr 0.0009-0.0015 (|value| / stderr <= 1.9)
+    assert abs(e.value) < 0.001 + 3 * e.stderr
 
 
 def _gaussian_task(data, max_dim):

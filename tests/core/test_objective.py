@@ -86,19 +86,45 @@ def _batch(seed=0, n=16):
     return x, z, logits, labels
 
 
-def test_siftfunnel_terms_are_the_core_estimators_and_their_weighted_sum():
+def _dcor2_v_plain(x, z):
+    """Squared V-statistic distance correlation from Euclidean distances, by the textbook formula."""
+    x, z = x.reshape(len(x), -1), z.reshape(len(z), -1)
+
+    def centred(a):
+        d = np.sqrt(((a[:, None, :] - a[None, :, :]) ** 2).sum(-1))
+        return d - d.mean(0) - d.mean(1)[:, None] + d.mean()
+
+    a, b = centred(x), centred(z)
+    return (a * b).mean() / math.sqrt((a * a).mean() * (b * b).mean())
+
+
+def _redundancy_plain(z):
+    """Mean squared Pearson correlation over ordered channel pairs i != j, per sample, by loops."""
+    vals = []
+    for s in z:
+        c = np.corrcoef(s.reshape(s.shape[0], -1))
+        vals += [c[i, j] ** 2 for i in range(len(c)) for j in range(len(c)) if i != j]
+    return float(np.mean(vals))
+
+
+def test_siftfunnel_loss_at_its_defaults_equals_the_formula_by_hand():
     x, z, logits, labels = _batch()
-    t = sift_core.siftfunnel_terms(x, z, logits, labels, alpha=1.5, beta=0.5, lambda_1=0.1, gamma=3.0, epsilon=0.2)
-    assert t["task"] == pytest.approx(sift_core.label_smoothed_cross_entropy(logits, labels, epsilon=0.2, kl=True))
-    assert t["dcor"] == pytest.approx(sift_core.distance_correlation(x, z, squared=True))
-    assert t["l1"] == pytest.approx(np.abs(z).mean())
-    assert t["redundancy"] == pytest.approx(sift_core.channel_redundancy(z))
-    total = 1.5 * t["task"] + 0.5 * t["dcor"] + 0.1 * t["l1"] + 3.0 * t["redundancy"]
-    assert t["total"] == pytest.approx(total, rel=1e-12)
-    # the dependence term can come from another (e.g. gathered) batch
+    # y_eps: 1 - 0.25 on the label, 0.25 / 3 elsewhere; KL(y_eps || softmax) by hand
+    y = _smoothed(labels, 4, 0.25)
+    kl = np.mean(np.sum(y * (np.log(y) - _log_softmax(logits)), axis=1))
+    dcor2, l1, red = _dcor2_v_plain(x, z), np.abs(z).mean(), _redundancy_plain(z)
+    t = sift_core.siftfunnel_terms(x, z, logits, labels)
+    # the authors' defaults: alpha 5, beta 2, lambda_1 0.03, gamma 2, epsilon 0.25
+    assert t["total"] == pytest.approx(5 * kl + 2 * dcor2 + 0.03 * l1 + 2 * red, rel=1e-10)
+    for key, value in (("task", kl), ("dcor", dcor2), ("l1", l1), ("redundancy", red)):
+        assert t[key] == pytest.approx(value, rel=1e-10), key
+    # the dependence term can come from another (e.g. gathered) batch; weights are applied as given
     x2, z2, _, _ = _batch(seed=1, n=32)
-    t2 = sift_core.siftfunnel_terms(x, z, logits, labels, dependence_batch=(x2, z2))
-    assert t2["dcor"] == pytest.approx(sift_core.distance_correlation(x2, z2, squared=True))
+    t2 = sift_core.siftfunnel_terms(x, z, logits, labels, dependence_batch=(x2, z2), alpha=1.5, beta=0.5,
+                                    lambda_1=0.1, gamma=3.0, epsilon=0.2)
+    kl2 = np.mean(np.sum(_smoothed(labels, 4, 0.2) * (np.log(_smoothed(labels, 4, 0.2)) - _log_softmax(logits)), 1))
+    expected = 1.5 * kl2 + 0.5 * _dcor2_v_plain(x2, z2) + 0.1 * l1 + 3.0 * red
+    assert t2["total"] == pytest.approx(expected, rel=1e-10)
     with pytest.raises(ValueError, match="beta"):
         sift_core.siftfunnel_terms(x, z, logits, labels, beta=-1.0)
 
@@ -106,8 +132,8 @@ def test_siftfunnel_terms_are_the_core_estimators_and_their_weighted_sum():
 def test_nopeek_and_bido_terms():
     x, z, logits, labels = _batch()
     t = sift_core.nopeek_terms(x, z, logits, labels, weight=0.3)
-    assert t["dcor"] == pytest.approx(sift_core.distance_correlation(x, z))
-    assert t["total"] == pytest.approx(t["task"] + 0.3 * t["dcor"])
+    ce = -np.mean(_log_softmax(logits)[np.arange(len(labels)), labels])
+    assert t["total"] == pytest.approx(ce + 0.3 * math.sqrt(_dcor2_v_plain(x, z)), rel=1e-10)
     b = sift_core.bido_terms(x, z, logits, labels, weight_x=0.2, weight_y=0.7)
     y = np.eye(4)[labels]
     assert b["hsic_xz"] == pytest.approx(sift_core.hsic(x, z))

@@ -24,15 +24,22 @@ def test_report_files_and_schema(tmp_path, tiny_spec_dict, linear_backend):
     assert json.loads((tmp_path / "results.json").read_text()) == results
     for f in ("report.md", "privacy_utility.png", "reconstructions.png", "rank_correlation.json", "spec.json"):
         assert (tmp_path / f).is_file(), f
-    assert set(corr) == {"inverse_network", "rmle"} and corr["rmle"]["n"] == 3
+    assert set(corr) == {"worst_case", "inverse_network", "rmle", "hybrid", "generative"}
+    assert corr["rmle"]["n"] == corr["worst_case"]["n"] == 3
     assert linear_backend.calls["train"] == 3
     rows = {r["defence"]: r for r in results["rows"]}
     # the 8-dimensional projection is harder to invert than the 24-dimensional one
     assert rows["siftfunnel"]["attacks"]["inverse_network"]["mse"] > rows["none"]["attacks"]["inverse_network"]["mse"]
     assert rows["siftfunnel"]["feature_size"] == 8
-    for name in rows:  # rMLE's unit also says how well its reconstructions reproduce the features
-        unit = json.loads((tmp_path / "cache" / name / "rmle.json").read_text())["result"]
-        assert np.isfinite(unit["feature_error"]) and unit["feature_error"] >= 0.0
+    for name in rows:  # every attack's unit also says how well its reconstructions reproduce the features
+        for attack in ("inverse_network", "rmle", "hybrid", "generative"):
+            unit = json.loads((tmp_path / "cache" / name / f"{attack}.json").read_text())["result"]
+            assert np.isfinite(unit["feature_error"]) and unit["feature_error"] >= 0.0
+        # rMLE and the hybrid solve w x = z exactly (before clipping to [0, 1]); the hybrid from the
+        # inverse network's start lands nearer the private image than rMLE's minimum-norm solution
+        hy, rm = rows[name]["attacks"]["hybrid"], rows[name]["attacks"]["rmle"]
+        assert hy["mse"] < rm["mse"]
+    assert "worst case over the attack suite" in (tmp_path / "report.md").read_text()
 
 
 def test_resume_skips_finished_work(tmp_path, tiny_spec_dict, linear_backend):
@@ -41,11 +48,11 @@ def test_resume_skips_finished_work(tmp_path, tiny_spec_dict, linear_backend):
     again = type(linear_backend)()
     second, _ = _run(tiny_spec_dict, tmp_path, again, resume=True)
     assert again.calls["train"] == 0 and again.calls["load"] == 0
-    assert again.calls["inverse_network"] == again.calls["rmle"] == 0
-    assert second == first
+    assert sum(again.calls[a] for a in ("inverse_network", "rmle", "hybrid", "generative")) == 0
+    assert second["rows"] == first["rows"]
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.json")} == before
     events = runner.read_events(tmp_path)
-    assert sum(e["event"] == "train" for e in events) == 3 and sum(e["event"] == "cached" for e in events) == 12
+    assert sum(e["event"] == "train" for e in events) == 3 and sum(e["event"] == "cached" for e in events) == 18
 
 
 def test_changed_attack_settings_recompute_only_that_attack(tmp_path, tiny_spec_dict, linear_backend):
@@ -54,21 +61,61 @@ def test_changed_attack_settings_recompute_only_that_attack(tmp_path, tiny_spec_
     again = type(linear_backend)()
     _run(tiny_spec_dict, tmp_path, again, resume=True)
     assert again.calls["train"] == 0 and again.calls["load"] == 3  # models loaded from disk, not retrained
-    assert again.calls["rmle"] == 3 and again.calls["inverse_network"] == 0
+    assert again.calls["rmle"] == 3 and again.calls["inverse_network"] == again.calls["hybrid"] == 0
+
+
+def test_changed_inverse_network_settings_recompute_the_hybrid_too(tmp_path, tiny_spec_dict, linear_backend):
+    _run(tiny_spec_dict, tmp_path, linear_backend)
+    tiny_spec_dict["attacks"]["inverse_network"]["epochs"] = 2
+    again = type(linear_backend)()
+    _run(tiny_spec_dict, tmp_path, again, resume=True)
+    assert again.calls["inverse_network"] == again.calls["hybrid"] == 3
+    assert again.calls["rmle"] == again.calls["generative"] == 0
+
+
+def test_a_diverged_attack_is_recorded_and_the_run_goes_on(tmp_path, tiny_spec_dict, linear_backend):
+    class Diverging(type(linear_backend)):
+        def attack(self, name, handle, **kw):
+            if name == "rmle" and self.calls["rmle"] == 1:  # the second defence's rMLE diverges
+                self.calls["rmle"] += 1
+                raise FloatingPointError("rMLE: the objective is not finite for any image")
+            return super().attack(name, handle, **kw)
+
+    results, _ = _run(tiny_spec_dict, tmp_path, Diverging())
+    rows = {r["defence"]: r for r in results["rows"]}
+    failed = rows["siftfunnel"]["attacks"]["rmle"]
+    assert failed["failed"] is True and "not finite" in failed["reason"]
+    others = [m for a, m in rows["siftfunnel"]["attacks"].items() if a != "rmle"]
+    assert rows["siftfunnel"]["privacy"]["n_attacks"] == 3
+    assert rows["siftfunnel"]["privacy"]["ssim"] == max(m["ssim"] for m in others)
+    assert "Failed attacks" in (tmp_path / "report.md").read_text()
+    # a resumed run keeps the recorded failure rather than hiding it
+    again = type(linear_backend)()
+    _run(tiny_spec_dict, tmp_path, again, resume=True)
+    assert again.calls["rmle"] == 0
+
+
+def test_a_damaged_reconstruction_file_reruns_its_attack(tmp_path, tiny_spec_dict, linear_backend):
+    _run(tiny_spec_dict, tmp_path, linear_backend)
+    (tmp_path / "cache" / "none" / "generative_recon.npy").write_bytes(b"\x93NUMPY garbage")
+    again = type(linear_backend)()
+    _run(tiny_spec_dict, tmp_path, again, resume=True)
+    assert again.calls["generative"] == 1 and again.calls["rmle"] == 0
 
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, tiny_spec_dict, linear_backend):
     class Interrupting(type(linear_backend)):
-        def rmle(self, handle, **kw):
-            if self.calls["rmle"] == 1:  # Ctrl-C during the second defence's rMLE
+        def attack(self, name, handle, **kw):
+            if name == "rmle" and self.calls["rmle"] == 1:  # Ctrl-C during the second defence's rMLE
                 raise KeyboardInterrupt
-            return super().rmle(handle, **kw)
+            return super().attack(name, handle, **kw)
 
     with pytest.raises(KeyboardInterrupt):
         _run(tiny_spec_dict, tmp_path, Interrupting())
     assert not (tmp_path / "results.json").exists()
     done = sorted(p.relative_to(tmp_path / "cache").as_posix() for p in (tmp_path / "cache").rglob("*.json"))
-    assert done == ["none/criterion.json", "none/inverse_network.json", "none/model.json", "none/rmle.json",
+    assert done == ["none/criterion.json", "none/generative.json", "none/hybrid.json", "none/inverse_network.json",
+                    "none/model.json", "none/rmle.json",
                     "siftfunnel/criterion.json", "siftfunnel/inverse_network.json", "siftfunnel/model.json"]
     resumed = type(linear_backend)()
     results, _ = _run(tiny_spec_dict, tmp_path, resumed, resume=True)

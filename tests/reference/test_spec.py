@@ -81,7 +81,19 @@ def test_valid_spec_gets_defaults():
         ("attacks.rmle.tv_weight", -1.0, "attacks.rmle.tv_weight: must be >= 0"),
         ("attacks.rmle.n_images", 21, "attacks.rmle.n_images: 21 exceeds dataset.n_private_eval = 20"),
         ("attacks.inverse_network.lr", -1e-3, "attacks.inverse_network.lr: must be > 0"),
-        ("attacks.mine", {}, "attacks.mine: unknown attack"),
+        ("attacks.mine", {}, "attacks.mine: unknown key"),
+        ("attacks.suite", [], "attacks.suite: must be a non-empty list"),
+        ("attacks.suite", ["rmle", "glass"], "attacks.suite[1]: must be one of"),
+        ("attacks.suite", ["rmle", "rmle"], "attacks.suite: lists an attack twice"),
+        ("attacks.budget", "tiny", "attacks.budget: must be one of"),
+        ("attacks.hybrid.lr", 0.0, "attacks.hybrid.lr: must be > 0"),
+        ("attacks.hybrid.n_images", 21, "attacks.hybrid.n_images: 21 exceeds dataset.n_private_eval = 20"),
+        ("attacks.generative.restarts", 0, "attacks.generative.restarts: must be > 0"),
+        ("attacks.generative.restarts", 65, "attacks.generative.restarts: at most 64"),
+        ("attacks.generative.pixel_steps", -1, "attacks.generative.pixel_steps: must be >= 0"),
+        ("attacks.generative.gan_epochs", 1.5, "attacks.generative.gan_epochs: must be an integer"),
+        ("attacks.inverse_network.patience", 0, "attacks.inverse_network.patience: must be > 0"),
+        ("attacks.inverse_network.val_fraction", 0.5, "attacks.inverse_network.val_fraction: must be in [0, 0.5)"),
         ("training.batch_size", 500, "training.batch_size: 500 exceeds dataset.n_target_train = 400"),
         ("criterion.max_samples", 19, "criterion.max_samples: must be >= 20"),
         ("extras", {}, "extras: unknown section"),
@@ -160,3 +172,22 @@ def test_unknown_builtin_spec_lists_the_shipped_ones():
     assert {"demo", "fashion_cnn", "fashion_cnn_long", "lfw_faces"} <= set(builtin_spec_names())
     with pytest.raises(SpecError, match=r"^spec: no built-in spec named 'nope' \(built-in: demo, "):
         builtin_spec_path("nope")
+
+
+def test_attack_suite_defaults_budgets_and_round_trip():
+    from sift_reference.spec import ATTACKS, QUICK_BUDGET
+
+    full = spec_from_dict(copy.deepcopy(BASE))
+    assert full.attacks.suite == ATTACKS and full.attacks.budget == "full"
+    raw = copy.deepcopy(BASE)
+    raw["attacks"] = {"budget": "quick", "suite": ["rmle", "inverse_network"], "rmle": {"steps": 7}}
+    quick = spec_from_dict(raw)
+    assert quick.attacks.suite == ("rmle", "inverse_network")
+    assert quick.attacks.rmle.steps == 7  # what the spec says wins over the quick budget
+    assert quick.attacks.inverse_network.epochs == QUICK_BUDGET["inverse_network"]["epochs"]
+    assert quick.attacks.settings("rmle")["budget"] == "quick"
+    assert spec_from_dict(quick.to_dict()) == quick
+    # the inverse network reconstructs every private image; the white-box attacks their n_images
+    raw["attacks"]["rmle"]["n_images"] = 5
+    s = spec_from_dict(raw)
+    assert s.attacks.n_images("rmle", 20) == 5 and s.attacks.n_images("inverse_network", 20) == 20

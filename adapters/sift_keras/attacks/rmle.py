@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from sift_core.inversion import PlateauPerImage, feature_matching_objective
 from sift_core.metrics import total_variation as _core_tv
 
-from .._keras import keras, ops
+from .._keras import keras
 from ._common import as_images, check_int, check_positive, check_target, observe, white_box_edge
 from .results import AttackResult
 
 __all__ = ["RMLEAttack", "total_variation"]
 
-_PARAMETRISATIONS = ("sigmoid", "clamp")
-_SCALE_FLOOR = 1e-12
+_PARAMETRISATIONS = ("clamp", "sigmoid")
 
 
 def total_variation(x):
@@ -22,26 +22,27 @@ def total_variation(x):
 
 
 class RMLEAttack:
-    """rMLE attack (He, Zhang and Lee 2019): from uniform noise, solve per image
+    """rMLE attack (He, Zhang and Lee 2019), run to convergence: from uniform noise (or ``init``,
+    e.g. the inverse network's reconstruction: the hybrid attack), solve per image
 
-        x_hat = argmin_{x in [0, 1]^d}  mean_j (f(x)_j - z_j)^2 / mean_j z_j^2 + tv_weight * TV(x)
+        x_hat = argmin_{x in [0, 1]^d}  mean_j (f(x)_j - z_j)^2 / max(mean_j z_j^2, 1e-12) + tv_weight * TV(x)
 
-    with Adam; ``f`` is the edge (white box: for a SplitModel its edge before
-    the defence), ``z`` the observed features.  ``parametrization="clamp"``
-    projects onto [0, 1] after every step (the paper's projected gradient);
-    ``"sigmoid"`` optimises ``w`` with ``x = sigmoid(w)``.  The squared error is
-    divided by each image's mean ``z^2`` so that ``tv_weight`` means the same on
-    edges of any feature scale (as in ``sift_torch``).  The objective is a sum
-    of per-image terms, so an image's result does not depend on its batch.
-    The objective and its gradient are one ``tf.function`` (TensorFlow backend),
-    traced once for all batches of a shape.
+    (:func:`sift_core.inversion.feature_matching_objective`) with Adam; ``f`` is the edge
+    (white box: for a SplitModel its edge before the defence), ``z`` the observed features.
+    ``parametrization="clamp"`` (default, as in ``sift_torch``) projects onto [0, 1] after
+    every step; ``"sigmoid"`` optimises ``w`` with ``x = sigmoid(w)``. The stopping rule is
+    ``sift_torch``'s (:class:`sift_core.inversion.PlateauPerImage` every ``check_every``
+    steps: step size halved twice on plateaus of ``patience // 2`` checks, stop after
+    ``patience`` more, best iterate kept), per image, so an image's result does not depend on
+    its batch. ``steps`` is only the most it may take. The objective and its gradient are one
+    ``tf.function`` (TensorFlow backend), traced once for all batches of a shape.
     """
 
     name = "rmle"
 
-    def __init__(self, edge, *, image_shape=None, steps: int = 500, lr: float = 0.1, tv_weight: float = 0.05,
-                 parametrization: str = "clamp", batch_size: int = 128, seed: int = 0, verbose: bool = True,
-                 ssim_sigma: float = 1.5):
+    def __init__(self, edge, *, image_shape=None, steps: int = 3000, lr: float = 0.1, tv_weight: float = 0.05,
+                 parametrization: str = "clamp", patience: int = 6, check_every: int = 25, batch_size: int = 128,
+                 seed: int = 0, verbose: bool = True, ssim_sigma: float = 1.5):
         self.target = check_target(edge)
         self.edge = white_box_edge(self.target)
         if parametrization not in _PARAMETRISATIONS:
@@ -51,48 +52,58 @@ class RMLEAttack:
         self.lr = check_positive(lr, "lr")
         self.tv_weight = check_positive(tv_weight, "tv_weight", allow_zero=True)
         self.parametrization = parametrization
+        self.patience = check_int(patience, "patience", 1)
+        self.check_every = check_int(check_every, "check_every", 1)
         self.batch_size = check_int(batch_size, "batch_size", 1)
         self.seed = check_int(seed, "seed", 0)
         self.verbose = bool(verbose)
         self.ssim_sigma = check_positive(ssim_sigma, "ssim_sigma")
-        #: mean objective over all images at each step of the last reconstruction
+        #: mean best objective over all images at each check of the last reconstruction
         self.history: list[float] = []
 
-    def reconstruct(self, z) -> np.ndarray:
-        """Reconstruct inputs (N, H, W, C) in [0, 1] from observed features ``z`` (N, ...)."""
+    def reconstruct(self, z, *, init=None) -> np.ndarray:
+        """Reconstruct inputs (N, H, W, C) in [0, 1] from observed features ``z`` (N, ...).
+
+        ``init``: starting images (N, H, W, C) in [0, 1]; default seeded uniform noise.
+        Raises FloatingPointError when no image reaches a finite objective (diverged).
+        """
         if self.image_shape is None:
             raise ValueError("image_shape is needed to reconstruct from features alone; pass it to RMLEAttack")
         z = np.asarray(z, dtype=np.float32)
         n = z.shape[0]
-        init = np.random.default_rng(self.seed).random((n, *self.image_shape), dtype=np.float32)
-        total = np.zeros(self.steps)
+        if init is None:
+            start = np.random.default_rng(self.seed).random((n, *self.image_shape), dtype=np.float32)
+        else:
+            start = as_images(init, "init", self.image_shape)
+            if start.shape[0] != n:
+                raise ValueError(f"init must hold one image per feature vector ({n}); got {start.shape[0]}")
+        checks = -(-self.steps // self.check_every)
+        total = np.zeros(checks)
         out = []
         bar = keras.utils.Progbar(-(-n // self.batch_size) * self.steps, verbose=1 if self.verbose else 0)
         for i in range(0, n, self.batch_size):
-            x_hat, losses = self._solve(init[i:i + self.batch_size], z[i:i + self.batch_size], bar)
+            x_hat, losses = self._solve(start[i:i + self.batch_size], z[i:i + self.batch_size], bar)
             total += losses
             out.append(x_hat)
         self.history = (total / n).tolist()
         return np.concatenate(out)
 
     def _objective_and_gradient(self):
-        """One traced function of (variable value, target, scale) -> (objective, gradient), reused by every batch."""
+        """One traced function of (variable value, target) -> (per-image objective, gradient), reused by every batch."""
         import tensorflow as tf
 
         if getattr(self, "_grad_fn", None) is None:
             sigmoid = self.parametrization == "sigmoid"
             edge, tv_weight = self.edge, self.tv_weight
 
-            def fn(value, target, scale):
+            def fn(value, target):
                 with tf.GradientTape() as tape:
                     tape.watch(value)
                     x = tf.sigmoid(value) if sigmoid else value
-                    diff = edge(x, training=False) - target
-                    per_image = tf.reduce_mean(tf.reshape(diff * diff, (tf.shape(diff)[0], -1)), axis=1) / scale
-                    if tv_weight > 0:
-                        per_image = per_image + tv_weight * total_variation(x)
+                    per_image = feature_matching_objective(edge(x, training=False), target, x, tv_weight=tv_weight,
+                                                           channels_last=True)
                     loss = tf.reduce_sum(per_image)  # a sum of independent per-image objectives
-                return loss, tape.gradient(loss, value)
+                return per_image, tape.gradient(loss, value)
 
             self._grad_fn = tf.function(fn, reduce_retracing=True)
         return self._grad_fn
@@ -107,17 +118,39 @@ class RMLEAttack:
         optimizer = keras.optimizers.Adam(self.lr)
         optimizer.build([var])
         target = tf.constant(target)
-        scale = tf.maximum(tf.reduce_mean(tf.reshape(target * target, (target.shape[0], -1)), axis=1), _SCALE_FLOOR)
         grad_fn = self._objective_and_gradient()
-        losses = np.zeros(self.steps)
+        n = init.shape[0]
+        view = (n,) + (1,) * (init.ndim - 1)
+        rule = PlateauPerImage(n, patience=self.patience, reductions=2, reduce_patience=max(1, self.patience // 2))
+        best = var.numpy().copy()
+        checks = -(-self.steps // self.check_every)
+        losses = np.zeros(checks)
+        step_scale = np.ones(view, dtype=np.float32)
         for s in range(self.steps):
-            loss, grad = grad_fn(var.value, target, scale)
+            per_image, grad = grad_fn(var.value, target)
+            if s % self.check_every == 0 or s == self.steps - 1:
+                improved = rule.update(per_image.numpy())
+                best[improved] = var.numpy()[improved]
+                losses[min(s // self.check_every, checks - 1)] = float(np.sum(np.where(np.isfinite(rule.best),
+                                                                                       rule.best, 0.0)))
+                step_scale = (rule.scale * ~rule.done).astype(np.float32).reshape(view)
+                if rule.stop:
+                    bar.add(self.steps - s)
+                    break
+            before = var.numpy()
             optimizer.apply_gradients([(grad, var)])
-            if not sigmoid:
-                var.assign(ops.clip(var.value, 0.0, 1.0))
-            losses[s] = float(loss)
+            # per-image step size (halved on plateaus) and no move for stopped images
+            moved = before + (var.numpy() - before) * step_scale
+            bad = ~np.isfinite(moved.reshape(n, -1)).all(axis=1)
+            if bad.any():  # a diverged image stops where it was, keeping its best iterate
+                moved[bad] = before[bad]
+                rule.halt(bad)
+                step_scale = (rule.scale * ~rule.done).astype(np.float32).reshape(view)
+            var.assign(moved if sigmoid else np.clip(moved, 0.0, 1.0))
             bar.add(1)
-        x = 1 / (1 + np.exp(-var.numpy())) if sigmoid else np.clip(var.numpy(), 0.0, 1.0)
+        if not np.any(np.isfinite(rule.best)):
+            raise FloatingPointError("rMLE: the objective is not finite for any image (diverged); lower lr")
+        x = 1 / (1 + np.exp(-best)) if sigmoid else np.clip(best, 0.0, 1.0)
         return x.astype(np.float32), losses
 
     def evaluate(self, private_x) -> AttackResult:

@@ -11,10 +11,12 @@ __all__ = ["SplitModel"]
 class SplitModel(nn.Module):
     """``cloud(edge(x))`` with the transmitted features kept.
 
-    ``forward(x)`` returns the logits and stores the features in ``self.z``
-    (still attached to the graph, so a loss can use them);
-    ``forward(x, return_features=True)`` returns ``(logits, z)``, which is what
-    the trainer uses (it also works through DistributedDataParallel).
+    ``forward(x)`` returns the logits; ``forward(x, return_features=True)``
+    returns ``(logits, z)``, which is what a loss on the features needs and
+    what the trainer uses (it also works through DistributedDataParallel).
+    ``self.z`` holds the last batch's features *detached* from the graph, for
+    inspection only: keeping the attached tensor would hold the whole batch's
+    autograd graph (every activation) alive until the next forward pass.
 
     Modules of the edge or cloud that add a penalty of their own (e.g. the
     variational bottleneck of MID) expose ``regularization()``;
@@ -34,7 +36,7 @@ class SplitModel(nn.Module):
     def forward(self, x: torch.Tensor, *, return_features: bool = False):
         z = self.edge(x)
         logits = self.cloud(z)
-        self.z = z
+        self.z = z.detach()
         if return_features:
             return logits, z
         return logits

@@ -46,12 +46,13 @@ class Backend(Protocol):
     def features(self, handle: Any, x: np.ndarray) -> np.ndarray:
         """The transmitted features ``z`` of ``x`` as deployed (defence applied, inference mode)."""
 
-    def inverse_network(self, handle: Any, *, aux_x: np.ndarray, private_x: np.ndarray, cfg, seed: int,
-                        progress: bool) -> np.ndarray:
-        """Train the attacker's decoder on ``aux_x`` and return reconstructions of ``private_x``."""
-
-    def rmle(self, handle: Any, *, private_x: np.ndarray, cfg, seed: int, progress: bool) -> np.ndarray:
-        """White-box rMLE reconstructions of ``private_x`` from its features."""
+    def attack(self, name: str, handle: Any, *, aux_x: np.ndarray, private_x: np.ndarray, cfg, seed: int,
+               progress: bool, init: np.ndarray | None = None, cache_dir: Path | None = None) -> np.ndarray:
+        """Reconstructions (N, C, H, W) in [0, 1] of ``private_x`` by attack ``name`` of the suite
+        (``inverse_network``, ``rmle``, ``hybrid``, ``generative``) with its settings ``cfg``
+        (``sift_reference.spec``). The black-box attacks train on ``aux_x``; ``hybrid`` starts from
+        ``init`` (the inverse network's reconstructions); what the attacker trains once per run
+        (the generator) may be kept in ``cache_dir``. Raises FloatingPointError when it diverges."""
 
 
 def available_backends() -> list[str]:
@@ -107,3 +108,13 @@ def source_digest(package: Any, parts: tuple[str, ...]) -> str:
                 digest.update(str(f.relative_to(root)).encode())
                 digest.update(f.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def settings_key(x: np.ndarray, *parts) -> str:
+    """sha256 (16 hex digits) of an array's bytes, shape and dtype and of ``parts``: the cache key of
+    what the attacker trains on ``x`` once per run."""
+    import hashlib
+
+    h = hashlib.sha256(np.ascontiguousarray(x).tobytes())
+    h.update(repr((x.shape, str(x.dtype), parts)).encode())
+    return h.hexdigest()[:16]

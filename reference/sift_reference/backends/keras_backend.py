@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import sift_keras
 from sift_keras._keras import keras
-from sift_keras.attacks import InverseNetworkAttack, RMLEAttack
+from sift_keras.attacks import GenerativePriorAttack, InverseNetworkAttack, RMLEAttack
 from sift_keras.attacks._common import observe
 
 from . import source_digest
@@ -164,18 +164,55 @@ class KerasBackend:
         return observe(handle.model, _nhwc(x), batch_size=256)
 
     # ------------------------------------------------------------------ attacks
-    def inverse_network(self, handle: KerasModel, *, aux_x, private_x, cfg, seed, progress=True) -> np.ndarray:
+    def attack(self, name: str, handle: KerasModel, *, aux_x, private_x, cfg, seed, progress=True, init=None,
+               cache_dir: Path | None = None) -> np.ndarray:
+        """Reconstructions (N, C, H, W) of ``private_x`` by attack ``name``, with the settings and
+        procedures of the torch backend (see ``Backend.attack``)."""
         keras.utils.set_random_seed(seed)
-        attack = InverseNetworkAttack(handle.model, image_shape=handle.input_shape, epochs=cfg.epochs,
-                                      batch_size=cfg.batch_size, lr=cfg.lr, width=cfg.width,
-                                      min_width=min(32, cfg.width), seed=seed, verbose=1 if progress else 0)
-        attack.fit(_nhwc(aux_x))
-        return _nchw(attack.reconstruct(self.features(handle, private_x)))
+        shape = handle.input_shape
+        if name == "inverse_network":
+            attack = InverseNetworkAttack(handle.model, image_shape=shape, epochs=cfg.epochs, patience=cfg.patience,
+                                          val_fraction=cfg.val_fraction, batch_size=cfg.batch_size, lr=cfg.lr,
+                                          width=cfg.width, min_width=min(32, cfg.width), seed=seed,
+                                          verbose=1 if progress else 0)
+            attack.fit(_nhwc(aux_x))
+            return _nchw(attack.reconstruct(self.features(handle, private_x)))
+        z = self.features(handle, private_x)
+        if name in ("rmle", "hybrid"):
+            if name == "hybrid" and init is None:
+                raise ValueError("the hybrid attack starts from the inverse network's reconstructions (init)")
+            rmle = RMLEAttack(handle.model, image_shape=shape, steps=cfg.steps, lr=cfg.lr, tv_weight=cfg.tv_weight,
+                              patience=cfg.patience, seed=seed, verbose=progress)
+            return _nchw(rmle.reconstruct(z, init=None if init is None else _nhwc(init)))
+        if name == "generative":
+            gen = self._generator(aux_x, cfg, seed, progress, cache_dir)
+            attack = GenerativePriorAttack(handle.model, image_shape=shape, generator=gen, restarts=cfg.restarts,
+                                           steps=cfg.steps, lr=cfg.lr, prior_weight=cfg.prior_weight,
+                                           patience=cfg.patience, pixel_steps=cfg.pixel_steps, pixel_lr=cfg.pixel_lr,
+                                           pixel_tv_weight=cfg.pixel_tv_weight, seed=seed, verbose=progress)
+            return _nchw(attack.reconstruct(z))
+        raise ValueError(f"attack must be one of inverse_network, rmle, hybrid, generative; got {name!r}")
 
-    def rmle(self, handle: KerasModel, *, private_x, cfg, seed, progress=True) -> np.ndarray:
-        attack = RMLEAttack(handle.model, image_shape=handle.input_shape, steps=cfg.steps, lr=cfg.lr,
-                            tv_weight=cfg.tv_weight, parametrization="sigmoid", seed=seed, verbose=progress)
-        return _nchw(attack.reconstruct(self.features(handle, private_x)))
+    def _generator(self, aux_x, cfg, seed, progress, cache_dir):
+        """The attacker's DCGAN, trained once per run on its data and saved in ``cache_dir`` (atomic)."""
+        from sift_keras.attacks.generator import train_generator
+
+        from . import settings_key
+
+        key = settings_key(aux_x, cfg.latent_dim, cfg.gan_width, cfg.gan_epochs, seed, keras.__version__)
+        path = Path(cache_dir) / f"generator-{key}.keras" if cache_dir is not None else None
+        if path is not None and path.is_file():
+            try:
+                return keras.saving.load_model(path, compile=False)
+            except (ValueError, TypeError, KeyError, OSError) as exc:
+                warnings.warn(f"{path} cannot be loaded ({exc}); retraining the generator", RuntimeWarning,
+                              stacklevel=2)
+        gen, _ = train_generator(_nhwc(aux_x), latent_dim=cfg.latent_dim, width=cfg.gan_width,
+                                 epochs=cfg.gan_epochs, seed=seed, verbose=progress)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _save_atomic(gen, path)
+        return gen
 
 
 def make_backend() -> KerasBackend:

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import sift_torch
 import torch
+from sift_torch.attacks.generative import GenerativePriorAttack
 from sift_torch.attacks.inverse_network import InverseNetworkAttack
 from sift_torch.attacks.rmle import RMLEAttack
 
-from . import source_digest
+from . import settings_key, source_digest
 
 CHECKPOINT_EVERY = 100  # optimiser steps between mid-epoch checkpoints (resume after Ctrl-C)
 
@@ -128,21 +129,61 @@ class TorchBackend:
         return np.concatenate(out)
 
     # ------------------------------------------------------------------ attacks
-    def inverse_network(self, handle: TorchModel, *, aux_x, private_x, cfg, seed, progress=True) -> np.ndarray:
+    def attack(self, name: str, handle: TorchModel, *, aux_x, private_x, cfg, seed, progress=True, init=None,
+               cache_dir: Path | None = None) -> np.ndarray:
+        """Reconstructions of ``private_x`` by attack ``name`` of the suite (see ``Backend.attack``)."""
+        shape = tuple(private_x.shape[1:])
+        edge = handle.model.edge
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            attack = InverseNetworkAttack(handle.model.edge, image_shape=tuple(private_x.shape[1:]), epochs=cfg.epochs,
-                                          batch_size=cfg.batch_size, lr=cfg.lr, width=cfg.width,
-                                          min_width=min(32, cfg.width), seed=seed, progress=progress)
-            attack.fit(aux_x)
-        return attack.reconstruct(self.features(handle, private_x)).numpy()
+            if name == "inverse_network":
+                attack = InverseNetworkAttack(edge, image_shape=shape, epochs=cfg.epochs, patience=cfg.patience,
+                                              val_fraction=cfg.val_fraction, batch_size=cfg.batch_size, lr=cfg.lr,
+                                              width=cfg.width, min_width=min(32, cfg.width), seed=seed,
+                                              progress=progress)
+                attack.fit(aux_x)
+                return attack.reconstruct(self.features(handle, private_x)).numpy()
+            z = self.features(handle, private_x)
+            if name == "rmle":
+                return RMLEAttack(edge, image_shape=shape, steps=cfg.steps, lr=cfg.lr, tv_weight=cfg.tv_weight,
+                                  patience=cfg.patience, seed=seed, progress=progress).reconstruct(z).numpy()
+            if name == "hybrid":
+                if init is None:
+                    raise ValueError("the hybrid attack starts from the inverse network's reconstructions (init)")
+                rmle = RMLEAttack(edge, image_shape=shape, steps=cfg.steps, lr=cfg.lr, tv_weight=cfg.tv_weight,
+                                  patience=cfg.patience, seed=seed, progress=progress)
+                return rmle.reconstruct(z, init=np.asarray(init, dtype=np.float32)).numpy()
+            if name == "generative":
+                gen = self._generator(aux_x, cfg, seed, progress, cache_dir)
+                attack = GenerativePriorAttack(edge, image_shape=shape, generator=gen, restarts=cfg.restarts,
+                                               steps=cfg.steps, lr=cfg.lr, prior_weight=cfg.prior_weight,
+                                               patience=cfg.patience, pixel_steps=cfg.pixel_steps,
+                                               pixel_lr=cfg.pixel_lr, pixel_tv_weight=cfg.pixel_tv_weight,
+                                               seed=seed, progress=progress)
+                return attack.reconstruct(z).numpy()
+        raise ValueError(f"attack must be one of inverse_network, rmle, hybrid, generative; got {name!r}")
 
-    def rmle(self, handle: TorchModel, *, private_x, cfg, seed, progress=True) -> np.ndarray:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            attack = RMLEAttack(handle.model.edge, image_shape=tuple(private_x.shape[1:]), steps=cfg.steps, lr=cfg.lr,
-                                tv_weight=cfg.tv_weight, seed=seed, progress=progress)
-            return attack.reconstruct(self.features(handle, private_x)).numpy()
+    def _generator(self, aux_x, cfg, seed, progress, cache_dir):
+        """The attacker's DCGAN: it depends only on the attacker's data and settings, so it is
+        trained once per run and saved in ``cache_dir`` (atomic; loaded with weights_only)."""
+        from sift_torch.attacks.generator import build_generator, train_generator
+
+        key = settings_key(aux_x, cfg.latent_dim, cfg.gan_width, cfg.gan_epochs, seed, torch.__version__)
+        path = Path(cache_dir) / f"generator-{key}.pt" if cache_dir is not None else None
+        if path is not None and path.is_file():
+            gen = build_generator(tuple(aux_x.shape[1:]), latent_dim=cfg.latent_dim, width=cfg.gan_width)
+            try:
+                gen.load_state_dict(sift_torch.load_checkpoint(path)["model"])
+                return gen.eval()
+            except (RuntimeError, ValueError, KeyError, EOFError, OSError, pickle.UnpicklingError) as exc:
+                warnings.warn(f"{path} cannot be loaded ({exc}); retraining the generator", RuntimeWarning,
+                              stacklevel=2)
+        gen, history = train_generator(aux_x, latent_dim=cfg.latent_dim, width=cfg.gan_width, epochs=cfg.gan_epochs,
+                                       seed=seed, progress=progress)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sift_torch.save_checkpoint({"model": gen.state_dict(), "history": history}, path)
+        return gen
 
 
 def make_backend() -> TorchBackend:
