@@ -26,6 +26,7 @@ trains ``model`` (a :class:`~sift_torch.models.SplitModel`) on
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import random
@@ -399,10 +400,8 @@ class Trainer:
                 self.scheduler.step()
         self.history.append(row)
         if c.progress and self.rank == 0:
-            from tqdm.auto import tqdm
-
             shown = {k: round(v, 4) for k, v in row.items() if k not in ("epoch", "time")}
-            tqdm.write(f"epoch {epoch + 1}: {shown}")
+            logging.getLogger("sift_torch").info("epoch %d: %s", epoch + 1, shown)
 
 
 def fit(

@@ -122,16 +122,9 @@ def _run(spec_path: str, args, *, announce_dataset: bool) -> int:
 
 
 def _table(results: dict) -> str:
-    lines = [f"{'defence':<14} {'acc %':>6} {'drop':>6} {'feature':>8} {'InvNet SSIM':>11} {'InvNet MSE':>10} "
-             f"{'rMLE SSIM':>9} {'rMLE MSE':>8} {'difficulty':>10}"]
-    for r in results["rows"]:
-        inv, rm = r["attacks"]["inverse_network"], r["attacks"]["rmle"]
-        diff = r["criterion"].get("difficulty_score")
-        diff = f"{diff:.3f}" if isinstance(diff, (int, float)) else "n/a"
-        lines.append(f"{r['defence']:<14} {100 * r['accuracy']:>6.2f} {100 * r['accuracy_drop']:>+6.2f} "
-                     f"{r['feature_size']:>8} {inv['ssim']:>11.3f} {inv['mse']:>10.4f} {rm['ssim']:>9.3f} "
-                     f"{rm['mse']:>8.4f} {diff:>10}")
-    return "\n".join(lines)
+    from .report import console_table
+
+    return console_table(results)
 
 
 def _assess(args) -> int:
@@ -164,14 +157,10 @@ def _summarize(args) -> int:
           + ", ".join(str(doc["spec"]["experiment"]["seed"]) for doc in docs))
     print(summarize(docs))
     # each run's test of the criterion: does the difficulty score rank the defences like the attacks' MSE?
-    for attack in ("inverse_network", "rmle"):
-        rhos = []
-        for d in args.runs:
-            corr = json.loads((Path(d) / "rank_correlation.json").read_text()) if (
-                Path(d) / "rank_correlation.json").is_file() else {}
-            rho = corr.get("difficulty_score_vs_mse", {}).get(attack, {}).get("rho")
-            rhos.append("n/a" if rho is None else f"{rho:+.2f}")
-        print(f"Spearman(difficulty_score, {attack} MSE) per run: {', '.join(rhos)}")
+    from .report import rank_summary
+
+    for line in rank_summary(args.runs):
+        print(line)
     return 0
 
 

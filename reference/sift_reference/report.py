@@ -361,3 +361,41 @@ def summarize(results: list[dict]) -> str:
                 cells.append(f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}")
         lines.append(f"| {name} | {len(rows)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def console_table(results: dict) -> str:
+    """The plain-text table the command prints: accuracy, the worst case over the suite (with the
+    attack that reached it) and each attack's SSIM."""
+    rows = results["rows"]
+    attacks = list(dict.fromkeys(a for r in rows for a in row_attacks(r)))
+    head = (f"{'defence':<14} {'acc %':>6} {'drop':>6} {'feature':>8} {'worst SSIM':>16} {'worst MSE':>16} "
+            + " ".join(f"{SHORT.get(a, a) + ' SSIM':>13}" for a in attacks) + f" {'difficulty':>10}")
+    lines = [head]
+    for r in rows:
+        p = r.get("privacy", {})
+        ssim = "n/a" if p.get("ssim") is None else f"{p['ssim']:.3f} ({SHORT.get(p['ssim_attack'])})"
+        mse = "n/a" if p.get("mse") is None else f"{p['mse']:.4f} ({SHORT.get(p['mse_attack'])})"
+        cells = []
+        for a in attacks:
+            m = r["attacks"].get(a, {})
+            cells.append(f"{'failed' if m.get('failed') else _fmt(m.get('ssim'), '.3f'):>13}")
+        lines.append(f"{r['defence']:<14} {100 * r['accuracy']:>6.2f} {100 * r['accuracy_drop']:>+6.2f} "
+                     f"{r['feature_size']:>8} {ssim:>16} {mse:>16} " + " ".join(cells)
+                     + f" {_fmt(r['criterion'].get('difficulty_score'), '.3f'):>10}")
+    return "\n".join(lines)
+
+
+def rank_summary(run_dirs: list) -> list[str]:
+    """Per attack (worst case first), each run's Spearman rho of the difficulty score with the MSE."""
+    corrs = []
+    for d in run_dirs:
+        path = Path(d) / "rank_correlation.json"
+        corrs.append(cache.read_json(path) or {} if path.is_file() else {})
+    keys = list(dict.fromkeys(k for c in corrs for k in c.get("difficulty_score_vs_mse", {})))
+    lines = []
+    for attack in keys:
+        rhos = [c.get("difficulty_score_vs_mse", {}).get(attack, {}).get("rho") for c in corrs]
+        label = "worst-case" if attack == "worst_case" else attack
+        lines.append(f"Spearman(difficulty_score, {label} MSE) per run: "
+                     + ", ".join("n/a" if rho is None else f"{rho:+.2f}" for rho in rhos))
+    return lines

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -41,6 +42,7 @@ from .backends import Backend, get_backend
 from .datasets import DataSplits, load_dataset
 from .spec import ExperimentSpec
 
+_LOG = logging.getLogger("sift_reference")
 MARKER = ".siftfunnel-run"
 GRID_IMAGES = 8
 ATTACKER_DIR = "_attacker"  # what the attacker trains once per run (the generator), under cache/
@@ -55,13 +57,9 @@ def _progress(iterable, enabled: bool, **kw):
 
 
 def _say(msg: str, progress: bool, log) -> None:
-    if log is None:
-        return
-    if progress:
-        from tqdm.auto import tqdm
-
-        tqdm.write(msg)
-    else:
+    """One progress line through ``log`` (default: the package logger at INFO; the command shows it
+    through tqdm, so progress bars stay intact); None silences it."""
+    if log is not None:
         log(msg)
 
 
@@ -143,7 +141,7 @@ def run_experiment(
     resume: bool = False,
     backend: Backend | None = None,
     progress: bool = True,
-    log=print,
+    log=_LOG.info,
 ) -> tuple[dict, dict]:
     """Run ``spec`` into ``out`` and write the report; returns (results.json's dict, rank correlations).
 

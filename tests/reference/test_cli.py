@@ -24,7 +24,7 @@ name = "digits"
 image_size = 28
 n_target_train = 64
 n_target_test = 40
-n_attacker_aux = 48
+n_attacker_aux = 64
 n_private_eval = 16
 
 [model]
@@ -42,6 +42,9 @@ kind = "none"
 kind = "siftfunnel"
 funnel_channels = 4
 
+[attacks]
+budget = "quick"
+
 [attacks.inverse_network]
 epochs = 1
 batch_size = 16
@@ -49,6 +52,18 @@ width = 16
 
 [attacks.rmle]
 steps = 3
+n_images = 2
+
+[attacks.hybrid]
+steps = 3
+n_images = 2
+
+[attacks.generative]
+gan_epochs = 1
+gan_width = 16
+restarts = 1
+steps = 3
+pixel_steps = 3
 n_images = 2
 
 [criterion]
@@ -99,7 +114,8 @@ def test_tiny_run_then_resume(tmp_path, capsys, backend, toml, second):
     assert cli.main(argv + ["--resume"]) == 0
     events = runner.read_events(out)
     assert [e["event"] for e in events].count("train") == 2  # nothing retrained
-    assert not [e for e in events[-8:] if e["event"] != "cached"]
+    units = 2 * (2 + len(results["rows"][0]["attacks"]))  # per defence: the model, the criterion, each attack
+    assert not [e for e in events[-units:] if e["event"] != "cached"]
     assert json.loads((out / "results.json").read_text()) == results
 
     if backend == "torch":  # a damaged model file is retrained (from its checkpoint), never a crash

@@ -7,7 +7,8 @@
   image whose features match, then refines its pixels.
 
 Each trains or optimises to convergence (:mod:`sift_core.inversion`). All return an
-:class:`AttackResult` with per-image MSE, PSNR, SSIM and cosine similarity (computed by ``sift_core.metrics``) and can save a PNG grid of originals over reconstructions.
+:class:`AttackResult` with per-image MSE, PSNR, SSIM and cosine similarity (computed by
+``sift_core.metrics``) and can save a PNG grid of originals over reconstructions.
 """
 
 from .decoder import InversionDecoder, build_decoder
