@@ -123,8 +123,8 @@ def test_generator_trains_and_the_attack_runs_end_to_end(digits16):
                                    pixel_steps=20, progress=False)
     result = attack.evaluate(digits16[200:204])
     assert result.n == 4 and np.all(np.isfinite(result.mse))
-    with pytest.raises(ValueError, match="at least batch_size"):
-        train_generator(digits16[:10], batch_size=32, progress=False)
+    with pytest.raises(ValueError, match="at least 8 images"):
+        train_generator(digits16[:5], batch_size=32, progress=False)
     with pytest.raises(RuntimeError, match="no generator"):
         GenerativePriorAttack(pool(2), image_shape=(1, 16, 16), progress=False).reconstruct(torch.zeros(2, 1, 8, 8))
 

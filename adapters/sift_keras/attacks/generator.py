@@ -74,9 +74,9 @@ def train_generator(aux_x, *, latent_dim: int = 64, width: int = 128, epochs: in
     epochs = check_int(epochs, "epochs", 1)
     batch_size = check_int(batch_size, "batch_size", 2)
     lr = check_positive(lr, "lr")
-    if x.shape[0] < batch_size:
-        raise ValueError(f"aux_x needs at least batch_size = {batch_size} images to train the generator; "
-                         f"got {x.shape[0]}")
+    if x.shape[0] < 8:
+        raise ValueError(f"aux_x needs at least 8 images to train the generator; got {x.shape[0]}")
+    batch_size = min(batch_size, x.shape[0])  # a small auxiliary set trains on whole-set batches
     keras.utils.set_random_seed(seed)
     gen = build_generator(x.shape[1:], latent_dim=latent_dim, width=width)
     disc = build_discriminator(x.shape[1:], width=max(16, width // 2))

@@ -102,7 +102,7 @@ class InverseNetworkAttack:
             n_val = 0
         split = np.random.default_rng(self.seed).permutation(n)
         x_val, z_val, x_tr, z_tr = x[split[:n_val]], z[split[:n_val]], x[split[n_val:]], z[split[n_val:]]
-        z_cal = z_tr[: max(2048, self.batch_size)]
+        z_cal = z_tr[: max(512, self.batch_size)]
         plateau = Plateau(patience=self.patience, min_delta=1e-3, reductions=2,
                           reduce_patience=max(1, self.patience // 2))
         best = None

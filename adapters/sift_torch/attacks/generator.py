@@ -100,12 +100,13 @@ def train_generator(
     per epoch, the mean discriminator and generator losses.
 
     Losses: D minimises ``softplus(-D(x)) + softplus(D(G(w)))`` (real -> 1, fake -> 0), G the
-    non-saturating ``softplus(-D(G(w)))``. Raises FloatingPointError when a loss turns NaN.
+    non-saturating ``softplus(-D(G(w)))``. With fewer than ``batch_size`` images every step sees
+    the whole set (at least 8 images). Raises FloatingPointError when a loss turns NaN.
     """
     x = as_images(aux_x, "aux_x")
-    if x.shape[0] < batch_size:
-        raise ValueError(f"aux_x needs at least batch_size = {batch_size} images to train the generator; "
-                         f"got {x.shape[0]}")
+    if x.shape[0] < 8:
+        raise ValueError(f"aux_x needs at least 8 images to train the generator; got {x.shape[0]}")
+    batch_size = min(batch_size, x.shape[0])  # a small auxiliary set trains on whole-set batches
     device = torch.device(device)
     image_shape = tuple(int(s) for s in x.shape[1:])
     with torch.random.fork_rng(devices=[]):

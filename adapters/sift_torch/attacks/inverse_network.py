@@ -172,8 +172,9 @@ class InverseNetworkAttack:
         split = torch.randperm(n, generator=generator)
         val_idx, train_idx = split[:n_val], split[n_val:]
         x_tr, z_tr, x_val, z_val = x[train_idx], z[train_idx], x[val_idx], z[val_idx]
-        # BatchNorm statistics for the per-epoch check: from (up to) 2,048 training features
-        z_cal = z_tr[: max(2048, self.batch_size)]
+        # BatchNorm statistics for the per-epoch check: from (up to) 512 training features (the kept
+        # weights get exact statistics over all of them at the end)
+        z_cal = z_tr[: max(512, self.batch_size)]
         optimiser = torch.optim.Adam(decoder.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
         plateau = Plateau(patience=self.patience, min_delta=1e-3, reductions=2,
                           reduce_patience=max(1, self.patience // 2))
