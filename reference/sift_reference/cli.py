@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--device", help="torch device for training and attacks, e.g. cpu, cuda, cuda:1, mps "
                        "(default: the spec's training.device; the keras backend places work itself)")
         q.add_argument("--resume", action="store_true", help="reuse finished defences and attacks found in --out")
+        q.add_argument("--overwrite", action="store_true", help="discard an earlier run's models and attacks in --out "
+                       "(without --resume or --overwrite an earlier run there is an error)")
+        q.add_argument("--attack-budget", choices=("full", "quick"), help="override [attacks] budget: 'quick' is "
+                       "a smoke run whose privacy figures flatter every defence (the report says so)")
         q.add_argument("--seed", type=seed_arg, help=f"override experiment.seed (0 to {MAX_SEED})")
         q.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
 
@@ -90,7 +94,7 @@ def _resolve_spec_path(arg: str) -> str:
 def _run(spec_path: str, args, *, announce_dataset: bool) -> int:
     from .runner import run_experiment
 
-    spec = load_spec(spec_path, backend=args.backend, seed=args.seed)
+    spec = load_spec(spec_path, backend=args.backend, seed=args.seed, attack_budget=args.attack_budget)
     check_seeds(spec)
     key = "training.device"
     if args.device is not None:
@@ -110,7 +114,8 @@ def _run(spec_path: str, args, *, announce_dataset: bool) -> int:
         }[chosen]
         print(f"siftfunnel demo: dataset {chosen} ({why}); backend {spec.backend}; output in {out}", flush=True)
     t0 = time.perf_counter()
-    results, corr = run_experiment(spec, out, resume=args.resume, progress=not args.no_progress)
+    results, corr = run_experiment(spec, out, resume=args.resume, overwrite=args.overwrite,
+                                   progress=not args.no_progress)
     wall = time.perf_counter() - t0
     print(_table(results))
     for attack, c in corr.items():

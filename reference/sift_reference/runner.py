@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -40,12 +41,11 @@ import numpy as np
 from . import cache, report
 from .backends import Backend, get_backend
 from .datasets import DataSplits, load_dataset
-from .spec import ExperimentSpec
+from .spec import ATTACKER_DIR, ExperimentSpec
 
 _LOG = logging.getLogger("sift_reference")
 MARKER = ".siftfunnel-run"
 GRID_IMAGES = 8
-ATTACKER_DIR = "_attacker"  # what the attacker trains once per run (the generator), under cache/
 
 
 def _progress(iterable, enabled: bool, **kw):
@@ -104,20 +104,30 @@ class _Model:
 
 
 def _event(path: Path, event: str, defence: str, **kw) -> None:
+    """Append one event line, flushed to disk: a crash can cut at most this line short."""
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps({"time": time.time(), "event": event, "defence": defence, **kw}) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def read_events(out: str | Path) -> list[dict]:
-    """The run's event log (train / load / unit done), oldest first."""
+    """The run's event log (train / load / unit done), oldest first; a line cut short by a crash is skipped."""
     path = Path(out) / "events.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    events = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events
 
 
-def prepare_out(out: str | Path, *, resume: bool) -> Path:
-    """Create ``out``; without ``resume`` clear the cache of a previous run there (only ours)."""
+def prepare_out(out: str | Path, *, resume: bool, overwrite: bool = False) -> Path:
+    """Create ``out``. An earlier run's cache there is continued with ``resume``, discarded with
+    ``overwrite`` (only ours), and otherwise refused: trained models are never deleted unasked."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out: {out} exists and is not a directory")
@@ -125,11 +135,13 @@ def prepare_out(out: str | Path, *, resume: bool) -> Path:
     marker, cache_dir = out / MARKER, out / "cache"
     if cache_dir.exists() and not marker.exists():
         raise ValueError(f"--out: {out} has a cache/ folder that this command did not write; choose another --out")
+    if not resume and cache_dir.exists() and any(cache_dir.iterdir()):
+        if not overwrite:
+            raise ValueError(f"--out: {out} holds an earlier run's trained models and attacks; pass --resume to "
+                             "continue it, --overwrite to discard it, or choose another --out")
+        shutil.rmtree(cache_dir)
     if not resume:
-        if cache_dir.exists():
-            shutil.rmtree(cache_dir)
-        for name in ("events.jsonl",):
-            (out / name).unlink(missing_ok=True)
+        (out / "events.jsonl").unlink(missing_ok=True)
     marker.write_text("siftfunnel run directory\n")
     return out
 
@@ -139,20 +151,22 @@ def run_experiment(
     out: str | Path,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     backend: Backend | None = None,
     progress: bool = True,
     log=_LOG.info,
 ) -> tuple[dict, dict]:
     """Run ``spec`` into ``out`` and write the report; returns (results.json's dict, rank correlations).
 
-    ``resume=True`` reuses every finished unit whose settings are unchanged.
+    ``resume=True`` reuses every finished unit whose settings are unchanged; without it an
+    earlier run's cache in ``out`` is an error unless ``overwrite=True`` discards it.
     ``backend`` overrides the one named by the spec (tests inject their own).
     """
     t_start = time.perf_counter()
     backend = backend or get_backend(spec.backend)
     if hasattr(backend, "check"):
         backend.check(spec)
-    out = prepare_out(out, resume=resume)
+    out = prepare_out(out, resume=resume, overwrite=overwrite)
     spec_dict = spec.to_dict()
     cache.write_json(out / "spec.json", spec_dict)
 
@@ -161,6 +175,10 @@ def run_experiment(
                         n_target_train=ds.n_target_train, n_target_test=ds.n_target_test,
                         n_attacker_aux=ds.n_attacker_aux, n_private_eval=ds.n_private_eval,
                         split_seed=ds.split_seed, private_classes=ds.private_classes)
+    _, h, w = data.image_shape
+    if h != w or h not in (28, 32, 64):
+        raise ValueError(f"dataset.image_size: the models take square images of 28, 32 or 64 pixels; {data.name} "
+                         f"has {h}x{w}: set dataset.image_size (before any model trains)")
     _say(f"dataset: {data.description}; splits: " + ", ".join(
         f"{k} {len(getattr(data, k))}" for k in ("target_train", "target_test", "attacker_aux", "private_eval")),
         progress, log)

@@ -32,6 +32,8 @@ ATTACKS = ("inverse_network", "rmle", "hybrid", "generative")
 #: white-box attacks: optimisation per image, so they take ``n_images`` private images
 WHITE_BOX = ("rmle", "hybrid", "generative")
 ATTACK_BUDGETS = ("full", "quick")
+#: the run's folder for what the attacker trains once per run (under cache/); no defence may take its name
+ATTACKER_DIR = "_attacker"
 
 # Per defence kind: its own keys -> (check, default). Every kind also accepts the
 # common keys below. Defaults follow ../shared/METHOD.md sections 2 and 5.
@@ -287,6 +289,9 @@ def _defence(raw: Any, i: int) -> DefenceSpec:
         raise SpecError(f"{key}.name: 'none' is reserved for kind = 'none'")
     if not all(c.isalnum() or c in "-_." for c in name):
         raise SpecError(f"{key}.name: use letters, digits, '-', '_' or '.' only (it names files); got {name!r}")
+    if name.startswith(".") or not any(c.isalnum() for c in name) or name == ATTACKER_DIR:
+        raise SpecError(f"{key}.name: must contain a letter or digit, must not start with '.' and must not be "
+                        f"{ATTACKER_DIR!r} (it names a folder of the run); got {name!r}")
     lr = _check(raw["lr"], _POS, f"{key}.lr") if "lr" in raw else None
     epochs = _check(raw["epochs"], "int_pos", f"{key}.epochs") if "epochs" in raw else None
     return DefenceSpec(name=name, kind=kind, params=params, lr=lr, epochs=epochs)
@@ -370,6 +375,9 @@ def spec_from_dict(raw: dict) -> ExperimentSpec:
         raise SpecError(f"dataset.path: required for dataset.name = {ds.name!r}")
     if ds.path and ds.name in FILE_FORMATS and not os.path.exists(os.path.expanduser(ds.path)):
         raise SpecError(f"dataset.path: {ds.path} does not exist")
+    if ds.name == "digits" and ds.image_size is None:
+        raise SpecError("dataset.image_size: scikit-learn's digits are 8x8 and the models take 28, 32 or 64 pixels; "
+                        "set image_size = 28 (or 32, 64)")
     if ds.image_size is not None and ds.image_size not in (28, 32, 64):
         raise SpecError(f"dataset.image_size: the models take 28, 32 or 64 pixels; got {ds.image_size}")
     if ds.private_classes is not None:
@@ -412,8 +420,10 @@ def spec_from_dict(raw: dict) -> ExperimentSpec:
                           defences=defences, attacks=attacks, criterion=crit)
 
 
-def load_spec(path: str | os.PathLike, *, backend: str | None = None, seed: int | None = None) -> ExperimentSpec:
-    """Read and validate a TOML spec; ``backend``/``seed`` override ``[experiment]`` (the CLI flags)."""
+def load_spec(path: str | os.PathLike, *, backend: str | None = None, seed: int | None = None,
+              attack_budget: str | None = None) -> ExperimentSpec:
+    """Read and validate a TOML spec; ``backend``/``seed`` override ``[experiment]`` and
+    ``attack_budget`` overrides ``[attacks] budget`` (the CLI flags)."""
     try:
         with open(path, "rb") as fh:
             raw = tomllib.load(fh)
@@ -421,6 +431,12 @@ def load_spec(path: str | os.PathLike, *, backend: str | None = None, seed: int 
         raise SpecError(f"spec: file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"spec: {path} is not valid TOML: {exc}") from None
+    if attack_budget is not None:
+        if attack_budget not in ATTACK_BUDGETS:
+            raise SpecError(f"--attack-budget: must be one of {', '.join(ATTACK_BUDGETS)}; got {attack_budget!r}")
+        attacks = raw.setdefault("attacks", {})
+        if isinstance(attacks, dict):
+            attacks["budget"] = attack_budget
     return override(spec_from_dict(raw), backend=backend, seed=seed)
 
 

@@ -285,3 +285,27 @@ def test_the_script_names_a_missing_extra(monkeypatch, capsys):
     assert sift_reference.command(["--version"]) == 2
     line = _error_line(capsys)
     assert line.startswith("siftfunnel: error: tomli is not installed") and "siftfunnel[cli]" in line
+
+
+def test_an_earlier_run_in_out_is_kept_unless_the_user_says_overwrite(tmp_path, capsys):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC)
+    out = tmp_path / "out"
+    (out / "cache" / "none").mkdir(parents=True)
+    (out / "cache" / "none" / "model.json").write_text("{}")
+    (out / runner.MARKER).write_text("siftfunnel run directory\n")
+    assert cli.main(["run", str(spec), "--out", str(out), "--no-progress"]) == 2
+    line = _error_line(capsys)
+    assert "--out" in line and "--resume" in line and "--overwrite" in line
+    assert (out / "cache" / "none" / "model.json").is_file()
+
+
+def test_attack_budget_flag_overrides_the_spec(tmp_path):
+    from sift_reference.spec import QUICK_BUDGET, load_spec
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC + "\n[attacks.rmle]\nsteps = 9\n")
+    quick = load_spec(spec, attack_budget="quick")
+    assert quick.attacks.budget == "quick" and quick.attacks.rmle.steps == 9
+    assert quick.attacks.hybrid.steps == QUICK_BUDGET["hybrid"]["steps"]
+    assert load_spec(spec).attacks.budget == "full"

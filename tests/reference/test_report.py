@@ -35,34 +35,47 @@ def test_spearman_undefined_cases():
         report.spearman([1, 2, 3], [1, 2])
 
 
-def _row(name, acc, mse, diff):
+def _row(name, acc, mse, diff, *, hybrid_mse=None):
     attack = {"mse": mse, "psnr": 10 * np.log10(1 / mse), "ssim": 1 - 5 * mse}
+    attacks = {"inverse_network": dict(attack), "rmle": dict(attack)}
+    if hybrid_mse is not None:
+        attacks["hybrid"] = {"mse": hybrid_mse, "psnr": 10 * np.log10(1 / hybrid_mse), "ssim": 1 - 5 * hybrid_mse,
+                             "feature_error": 0.01, "n_images": 4}
     return {"defence": name, "accuracy": acc, "edge_params": 100, "edge_flops": 2000, "feature_size": 48,
-            "attacks": {"inverse_network": dict(attack), "rmle": dict(attack)},
-            "criterion": {"difficulty_score": diff, "note": "x"}}
+            "attacks": attacks, "criterion": {"difficulty_score": diff, "note": "x"}}
 
 
 def test_results_schema_and_files(tmp_path):
-    rows = [_row("none", 0.9, 0.01, 0.1), _row("siftfunnel", 0.88, 0.05, 0.7), _row("noise", 0.8, 0.03, 0.4)]
-    spec = {"experiment": {"name": "t", "seed": 0}}
+    rows = [_row("none", 0.9, 0.01, 0.1, hybrid_mse=0.005), _row("siftfunnel", 0.88, 0.05, 0.7, hybrid_mse=0.06),
+            _row("noise", 0.8, 0.03, 0.4, hybrid_mse=0.02)]
+    rows[2]["attacks"]["rmle"] = {"failed": True, "reason": "FloatingPointError: diverged"}
+    spec = {"experiment": {"name": "t", "seed": 0}, "training": {"device": "cpu"}}
     res = report.build_results(spec, "digits", "torch", rows)
-    assert set(res) == {"spec", "dataset", "backend", "rows"}
+    assert set(res) == {"schema_version", "versions", "spec", "dataset", "backend", "rows"}
+    assert res["versions"]["device"] == "cpu" and res["versions"]["numpy"] == np.__version__
     r = res["rows"][1]
     assert set(r) == {"defence", "accuracy", "accuracy_drop", "edge_params", "edge_flops", "feature_size",
-                      "attacks", "criterion"}
+                      "privacy", "attacks", "criterion"}
     assert r["accuracy_drop"] == pytest.approx(0.02)
-    assert set(r["attacks"]) == {"inverse_network", "rmle"}
-    assert set(r["attacks"]["rmle"]) == {"mse", "psnr", "ssim"}
+    assert set(r["attacks"]) == {"inverse_network", "rmle", "hybrid"}
+    assert set(r["attacks"]["hybrid"]) == {"mse", "psnr", "ssim", "feature_error", "n_images"}
+    # the worst case: the lowest MSE (hybrid for none, the two equal older attacks for siftfunnel)
+    assert res["rows"][0]["privacy"]["mse"] == 0.005 and res["rows"][0]["privacy"]["mse_attack"] == "hybrid"
+    assert r["privacy"]["mse"] == 0.05 and r["privacy"]["ssim"] == pytest.approx(0.75)
+    assert res["rows"][2]["privacy"]["n_attacks"] == 2  # the failed rMLE is left out
     originals = np.random.default_rng(0).random((4, 1, 8, 8)).astype(np.float32)
-    recons = {a: {row["defence"]: originals * 0.5 for row in rows} for a in ("inverse_network", "rmle")}
+    recons = {a: {row["defence"]: originals * 0.5 for row in rows} for a in ("inverse_network", "rmle", "hybrid")}
     corr = report.write_report(tmp_path, res, originals, recons)
-    # difficulty and MSE have the same order over the three rows
+    # difficulty and the worst-case MSE (0.005, 0.05, 0.02) have the same order over the three rows
+    assert corr["worst_case"]["rho"] == pytest.approx(1.0)
     assert corr["inverse_network"]["rho"] == pytest.approx(1.0)
     assert json.loads((tmp_path / "results.json").read_text()) == json.loads(cache.dumps(res))
     md = (tmp_path / "report.md").read_text()
     assert "| siftfunnel | 88.00 | +2.00 |" in md and "rho = +1.000" in md
+    assert "**0.0050** (Hybrid)" in md and "noise / rMLE: FloatingPointError: diverged" in md
     for png in ("privacy_utility.png", "reconstructions.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [f.name for f in tmp_path.iterdir() if ".tmp" in f.name]  # figures written atomically
 
 
 def test_cache_units_and_atomic_writes(tmp_path):
@@ -93,9 +106,10 @@ def test_summarize_mean_and_sd_over_runs():
                                                     _row("siftfunnel", acc - 0.02, 0.05, 0.5)])
             for i, acc in enumerate((0.9, 0.8))]
     table = report.summarize(runs).splitlines()
-    assert table[0].startswith("| defence | n | accuracy % | drop (pts) | InvNet MSE")
-    # accuracy 90 and 80: mean 85, sample sd 7.07; MSE 0.01 and 0.02: mean 0.015, sd 0.0071
-    assert table[2].startswith("| none | 2 | 85.00 ± 7.07 | 0.00 ± 0.00 | 0.0150 ± 0.0071 |")
+    assert table[0].startswith("| defence | n | accuracy % | drop (pts) | worst MSE | worst SSIM | InvNet MSE")
+    # accuracy 90 and 80: mean 85, sample sd 7.07; MSE 0.01 and 0.02: mean 0.015, sd 0.0071 (the worst
+    # case equals both attacks' here)
+    assert table[2].startswith("| none | 2 | 85.00 ± 7.07 | 0.00 ± 0.00 | 0.0150 ± 0.0071 | 0.925 ± 0.035 |")
     assert "| siftfunnel | 2 | 83.00 ± 7.07 | 2.00 ± 0.00 |" in table[3]
     with pytest.raises(ValueError, match="results"):
         report.summarize([])

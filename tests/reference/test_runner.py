@@ -125,11 +125,36 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, tiny_spec_dict, line
     assert results["rows"] == fresh["rows"]
 
 
-def test_without_resume_everything_is_recomputed(tmp_path, tiny_spec_dict, linear_backend):
+def test_an_earlier_run_is_continued_or_discarded_only_when_asked(tmp_path, tiny_spec_dict, linear_backend):
     _run(tiny_spec_dict, tmp_path, linear_backend)
+    models = sorted(p.relative_to(tmp_path) for p in (tmp_path / "cache").rglob("model.npz"))
     again = type(linear_backend)()
-    _run(tiny_spec_dict, tmp_path, again)
+    with pytest.raises(ValueError, match="--out: .* earlier run.*--resume.*--overwrite"):
+        _run(tiny_spec_dict, tmp_path, again)
+    assert again.calls["train"] == 0
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "cache").rglob("model.npz")) == models  # kept
+    runner.run_experiment(spec_from_dict(tiny_spec_dict), tmp_path, overwrite=True, backend=again, progress=False,
+                          log=None)
     assert again.calls["train"] == 3
+
+
+def test_a_torn_event_line_is_skipped(tmp_path, tiny_spec_dict, linear_backend):
+    _run(tiny_spec_dict, tmp_path, linear_backend)
+    n = len(runner.read_events(tmp_path))
+    with open(tmp_path / "events.jsonl", "a", encoding="utf-8") as fh:
+        fh.write('{"time": 1.0, "event": "do')  # a crash in the middle of a line
+    assert len(runner.read_events(tmp_path)) == n
+
+
+def test_images_the_models_cannot_take_are_refused_before_training(tmp_path, tiny_spec_dict, linear_backend):
+    tiny_spec_dict["dataset"]["image_size"] = 32
+    spec = spec_from_dict(tiny_spec_dict)
+    import dataclasses
+
+    spec = dataclasses.replace(spec, dataset=dataclasses.replace(spec.dataset, image_size=None, name="digits"))
+    with pytest.raises(ValueError, match="dataset.image_size: .* 8x8"):
+        runner.run_experiment(spec, tmp_path, backend=linear_backend, progress=False, log=None)
+    assert linear_backend.calls["train"] == 0
 
 
 def test_refuses_a_foreign_cache_folder(tmp_path, tiny_spec_dict, linear_backend):

@@ -62,6 +62,9 @@ def test_valid_spec_gets_defaults():
         ("defences[1].lr", 0.0, "defences[1].lr: must be > 0"),
         ("defences[1].name", "a b", "defences[1].name: use letters"),
         ("defences[1].name", "none", "defences[1].name: 'none' is reserved"),
+        ("defences[1].name", "..", "defences[1].name: must contain a letter or digit"),
+        ("defences[1].name", ".hidden", "defences[1].name: must contain a letter or digit"),
+        ("defences[1].name", "_attacker", "defences[1].name: must contain a letter or digit"),
         ("dataset.name", "imagenet", "dataset.name: must be one of"),
         ("dataset.image_size", 30, "dataset.image_size: the models take 28, 32 or 64"),
         ("dataset.n_target_test", 0, "dataset.n_target_test: must be > 0"),
@@ -191,3 +194,11 @@ def test_attack_suite_defaults_budgets_and_round_trip():
     raw["attacks"]["rmle"]["n_images"] = 5
     s = spec_from_dict(raw)
     assert s.attacks.n_images("rmle", 20) == 5 and s.attacks.n_images("inverse_network", 20) == 20
+
+
+def test_digits_need_an_image_size_the_models_take():
+    raw = copy.deepcopy(BASE)
+    raw["dataset"] = {k: v for k, v in raw["dataset"].items() if k != "image_size"}
+    raw["dataset"]["name"] = "digits"
+    with pytest.raises(SpecError, match=r"^dataset.image_size: scikit-learn's digits are 8x8"):
+        spec_from_dict(raw)

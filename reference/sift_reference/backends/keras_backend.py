@@ -13,7 +13,6 @@ The finished model is ``workdir/model.keras``.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -55,17 +54,47 @@ def _save_atomic(model, path: Path) -> None:
 
 
 class _EpochCheckpoint(keras.callbacks.Callback):
-    """After each epoch: the model (with optimiser state) to ``checkpoint.keras``, then the epoch count."""
+    """After each epoch: the whole model (optimiser included) to ``checkpoint-eNNNN.keras``, atomically.
+
+    The epoch count lives in the file's name, so the model and its count can never disagree (a
+    crash between two files could otherwise train an epoch twice); older checkpoints are removed
+    only once the new one is in place.
+    """
 
     def __init__(self, workdir: Path):
         super().__init__()
         self.workdir = workdir
 
     def on_epoch_end(self, epoch, logs=None):
-        _save_atomic(self.model, self.workdir / "checkpoint.keras")
-        tmp = self.workdir / ".epoch.json.tmp"
-        tmp.write_text(json.dumps({"epochs_done": epoch + 1}))
-        os.replace(tmp, self.workdir / "epoch.json")
+        path = self.workdir / f"checkpoint-e{epoch + 1:04d}.keras"
+        _save_atomic(self.model, path)
+        for old in _checkpoints(self.workdir):
+            if old[1] != path:
+                old[1].unlink(missing_ok=True)
+
+
+def _checkpoints(workdir: Path) -> list[tuple[int, Path]]:
+    """(epochs done, path) of the epoch checkpoints in ``workdir``, newest first."""
+    out = []
+    for p in Path(workdir).glob("checkpoint-e*.keras"):
+        try:
+            out.append((int(p.stem.split("-e", 1)[1]), p))
+        except ValueError:
+            continue
+    return sorted(out, reverse=True)
+
+
+def _resume(workdir: Path):
+    """The newest epoch checkpoint that loads, and its epoch count; (None, 0) when there is none.
+    A damaged file (a crash mid-write on a file system without atomic rename, a truncated copy)
+    is skipped with a warning."""
+    for done, path in _checkpoints(workdir):
+        try:
+            return keras.saving.load_model(path), done
+        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint falls back to an older one
+            warnings.warn(f"{path} cannot be loaded ({type(exc).__name__}: {exc}); trying an older checkpoint",
+                          RuntimeWarning, stacklevel=2)
+    return None, 0
 
 
 #: the parts of sift_keras that build and train models (attacks, export and plots excluded)
@@ -119,12 +148,8 @@ class KerasBackend:
         x = _nhwc(data.target_train.x)
         input_shape = tuple(x.shape[1:])
         epochs = defence.epochs or spec.training.epochs
-        done_path, ckpt = workdir / "epoch.json", workdir / "checkpoint.keras"
-        initial = 0
-        if done_path.is_file() and ckpt.is_file():
-            model = keras.saving.load_model(ckpt)
-            initial = int(json.loads(done_path.read_text())["epochs_done"])
-        else:
+        model, initial = _resume(workdir)
+        if model is None:
             model = self._build(spec, defence, data, input_shape)
             steps = epochs * (len(x) // spec.training.batch_size)
             decay = steps if spec.training.lr_schedule == "cosine" else None
