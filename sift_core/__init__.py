@@ -50,6 +50,8 @@ __all__ = [
     "volume",
     "imaging",
     "attack_result",
+    "inversion",
+    "probe",
     "label_smoothed_cross_entropy",
     "siftfunnel_terms",
     "nopeek_terms",
@@ -57,3 +59,22 @@ __all__ = [
     "gaussian_kl",
     "__version__",
 ]
+
+#: submodules imported on first attribute access (PEP 562), so ``import sift_core; sift_core.mi.ksg(...)``
+#: works while ``import sift_core`` stays light
+_SUBMODULES = frozenset({"bounds", "criterion", "metrics", "mi", "objective", "volume", "imaging", "attack_result",
+                         "inversion", "probe"})
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        import importlib
+
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'sift_core' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _SUBMODULES)

@@ -17,7 +17,15 @@ import logging
 from sift_core import __version__
 
 from . import _keras  # noqa: F401  (fixes the backend before anything imports keras)
-from .attacks import AttackResult, InverseNetworkAttack, RMLEAttack, build_decoder, save_reconstruction_grid
+from .attacks import (
+    AttackResult,
+    GenerativePriorAttack,
+    HybridAttack,
+    InverseNetworkAttack,
+    RMLEAttack,
+    build_decoder,
+    save_reconstruction_grid,
+)
 from .attention import CBAM, AttentionGate, SqueezeExcitation, TripletAttention
 from .data import ShuffledArrays
 from .defences import (
@@ -63,6 +71,7 @@ __all__ = [
     "SiftFunnelLoss", "Defence", "NoDefence", "GaussianNoiseDefence", "DropoutDefence", "NoPeekDefence",
     "MIDDefence", "BiDODefence", "SiftFunnelDefence", "make_defence", "DEFENCES",
     "SplitModel", "DeadFeatureMonitor", "DeadFeaturesWarning", "default_optimizer", "ShuffledArrays",
-    "InverseNetworkAttack", "RMLEAttack", "AttackResult", "build_decoder", "save_reconstruction_grid",
+    "InverseNetworkAttack", "RMLEAttack", "HybridAttack", "GenerativePriorAttack", "AttackResult", "build_decoder",
+    "save_reconstruction_grid",
     "export_tflite", "tflite_features",
 ]

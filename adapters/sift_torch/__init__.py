@@ -15,6 +15,8 @@ from sift_core import __version__
 
 from .attacks import (
     AttackResult,
+    GenerativePriorAttack,
+    HybridAttack,
     InverseNetworkAttack,
     InversionDecoder,
     RMLEAttack,
@@ -86,6 +88,8 @@ __all__ = [
     "gather_batch",
     "InverseNetworkAttack",
     "RMLEAttack",
+    "HybridAttack",
+    "GenerativePriorAttack",
     "AttackResult",
     "InversionDecoder",
     "build_decoder",
