@@ -264,6 +264,12 @@ class PlateauPerImage:
         self.done |= worse & ~reduce & (self.reductions_left == 0) & (self.bad >= self.patience)
         return improved
 
+    @property
+    def step_scale(self) -> np.ndarray:
+        """Per-image multiplier of the optimiser's step: ``scale`` while running, 0 once stopped (a
+        stopped image keeps its iterate)."""
+        return np.where(self.done, 0.0, self.scale)
+
     def halt(self, mask: Any) -> None:
         """Stop the images of ``mask`` now (their iterate turned NaN or infinite: they keep their best)."""
         self.done |= np.asarray(mask, dtype=bool).reshape(-1)

@@ -342,6 +342,12 @@ def _attacks(raw: dict, ds: DatasetSpec) -> AttacksSpec:
     if tables["inverse_network"].val_fraction >= 0.5:
         raise SpecError(f"attacks.inverse_network.val_fraction: must be in [0, 0.5); got "
                         f"{tables['inverse_network'].val_fraction}")
+    if "generative" in suite and ds.n_attacker_aux < 8:
+        raise SpecError(f"dataset.n_attacker_aux: the generative attack trains its generator on at least 8 "
+                        f"auxiliary images; got {ds.n_attacker_aux} (raise it or drop 'generative' from attacks.suite)")
+    if ds.n_attacker_aux < 2:
+        raise SpecError(f"dataset.n_attacker_aux: the inverse network trains on at least 2 auxiliary images; "
+                        f"got {ds.n_attacker_aux}")
     if "generative" in suite and tables["generative"].restarts > 64:
         raise SpecError(f"attacks.generative.restarts: at most 64; got {tables['generative'].restarts}")
     return AttacksSpec(suite=tuple(suite), budget=budget, **tables)

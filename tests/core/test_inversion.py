@@ -107,6 +107,7 @@ def test_halt_stops_images_at_once():
     rule.update([1.0, 1.0, 1.0])
     rule.halt([False, True, False])
     assert rule.done.tolist() == [False, True, False] and not rule.stop
+    assert rule.step_scale.tolist() == [1.0, 0.0, 1.0]  # a stopped image no longer moves
     assert not rule.update([0.5, 0.5, 0.5])[1]
 
 

@@ -93,6 +93,8 @@ def test_valid_spec_gets_defaults():
         ("attacks.hybrid.n_images", 21, "attacks.hybrid.n_images: 21 exceeds dataset.n_private_eval = 20"),
         ("attacks.generative.restarts", 0, "attacks.generative.restarts: must be > 0"),
         ("attacks.generative.restarts", 65, "attacks.generative.restarts: at most 64"),
+        ("dataset.n_attacker_aux", 5, "dataset.n_attacker_aux: the generative attack trains its generator"),
+        ("dataset.n_attacker_aux", 1, "dataset.n_attacker_aux: the generative attack trains its generator"),
         ("attacks.generative.pixel_steps", -1, "attacks.generative.pixel_steps: must be >= 0"),
         ("attacks.generative.gan_epochs", 1.5, "attacks.generative.gan_epochs: must be an integer"),
         ("attacks.inverse_network.patience", 0, "attacks.inverse_network.patience: must be > 0"),

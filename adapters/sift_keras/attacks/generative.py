@@ -128,7 +128,7 @@ class GenerativePriorAttack:
                 improved = rule.update(per.numpy())
                 best[improved] = var.numpy()[improved]
                 best_fit[improved] = fit.numpy()[improved]
-                scale = (rule.scale * ~rule.done).astype(np.float32).reshape(m, 1)
+                scale = rule.step_scale.astype(np.float32).reshape(m, 1)
                 if rule.stop:
                     break
             before = var.numpy()
@@ -138,7 +138,7 @@ class GenerativePriorAttack:
             if bad.any():  # a diverged code stops where it was, keeping its best
                 moved[bad] = before[bad]
                 rule.halt(bad)
-                scale = (rule.scale * ~rule.done).astype(np.float32).reshape(m, 1)
+                scale = rule.step_scale.astype(np.float32).reshape(m, 1)
             var.assign(moved)
         return best, best_fit
 

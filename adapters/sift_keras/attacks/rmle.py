@@ -133,7 +133,7 @@ class RMLEAttack:
                 best[improved] = var.numpy()[improved]
                 losses[min(s // self.check_every, checks - 1)] = float(np.sum(np.where(np.isfinite(rule.best),
                                                                                        rule.best, 0.0)))
-                step_scale = (rule.scale * ~rule.done).astype(np.float32).reshape(view)
+                step_scale = rule.step_scale.astype(np.float32).reshape(view)
                 if rule.stop:
                     bar.add(self.steps - s)
                     break
@@ -145,7 +145,7 @@ class RMLEAttack:
             if bad.any():  # a diverged image stops where it was, keeping its best iterate
                 moved[bad] = before[bad]
                 rule.halt(bad)
-                step_scale = (rule.scale * ~rule.done).astype(np.float32).reshape(view)
+                step_scale = rule.step_scale.astype(np.float32).reshape(view)
             var.assign(moved if sigmoid else np.clip(moved, 0.0, 1.0))
             bar.add(1)
         if not np.any(np.isfinite(rule.best)):

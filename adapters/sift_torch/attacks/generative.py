@@ -168,8 +168,7 @@ class GenerativePriorAttack:
         rule = PlateauPerImage(m, patience=self.patience, reductions=2, reduce_patience=max(1, self.patience // 2))
         best = w.detach().clone()
         best_fit = np.full(m, np.inf)
-        scale = torch.ones((m, 1), device=w.device)
-        active = torch.ones((m, 1), device=w.device)
+        move = torch.ones((m, 1), device=w.device)  # per-code step multiplier (PlateauPerImage.step_scale)
         for step in range(self.steps):
             x = gen(w)
             fit = feature_matching_objective(self.edge(x), target, x, tv_weight=0.0)
@@ -179,8 +178,7 @@ class GenerativePriorAttack:
                 keep = torch.from_numpy(improved).to(w.device).view(m, 1)
                 best = torch.where(keep, w.detach(), best)
                 best_fit = np.where(improved, fit.detach().double().cpu().numpy(), best_fit)
-                scale = torch.from_numpy(rule.scale).to(w.device, w.dtype).view(m, 1)
-                active = torch.from_numpy(~rule.done).to(w.device, w.dtype).view(m, 1)
+                move = torch.from_numpy(rule.step_scale).to(w.device, w.dtype).view(m, 1)
                 if rule.stop:
                     if bar is not None:
                         bar.update(self.steps - step)
@@ -190,12 +188,12 @@ class GenerativePriorAttack:
             before = w.detach().clone()
             opt.step()
             with torch.no_grad():
-                w.copy_(before + (w - before) * scale * active)
+                w.copy_(before + (w - before) * move)
                 bad = ~torch.isfinite(w).all(1)
                 if bool(bad.any()):  # a diverged code stops where it was, keeping its best
                     w.copy_(torch.where(bad.view(m, 1), before, w))
                     rule.halt(bad.cpu().numpy())
-                    active = torch.from_numpy(~rule.done).to(w.device, w.dtype).view(m, 1)
+                    move = torch.from_numpy(rule.step_scale).to(w.device, w.dtype).view(m, 1)
             if bar is not None:
                 bar.update(1)
         return best, best_fit

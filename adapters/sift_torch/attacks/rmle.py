@@ -160,8 +160,8 @@ class RMLEAttack:
         losses = torch.full((checks,), float("nan"), dtype=torch.float64)
         ran = [self.steps] * n
         view = (n,) + (1,) * (init.ndim - 1)
-        scale = torch.ones(view, device=var.device)
-        active = torch.ones(view, device=var.device)
+        move = torch.ones(view, device=var.device)  # per-image step multiplier (PlateauPerImage.step_scale)
+        running = np.ones(n, dtype=bool)
         for step in range(self.steps):
             x = torch.sigmoid(var) if sigmoid else var
             feat = self.edge(x)
@@ -177,10 +177,10 @@ class RMLEAttack:
                 best = torch.where(keep, var.detach(), best)
                 losses[min(step // self.check_every, checks - 1)] = float(np.sum(np.where(
                     np.isfinite(rule.best), rule.best, 0.0)))
-                for i in np.flatnonzero(rule.done & (active.view(-1).cpu().numpy() > 0)):
+                for i in np.flatnonzero(rule.done & running):
                     ran[i] = step
-                scale = torch.from_numpy(rule.scale).to(var.device, var.dtype).view(view)
-                active = torch.from_numpy(~rule.done).to(var.device, var.dtype).view(view)
+                running = ~rule.done
+                move = torch.from_numpy(rule.step_scale).to(var.device, var.dtype).view(view)
                 if rule.stop:
                     if hasattr(bar, "update"):
                         bar.update(self.steps - step)
@@ -192,12 +192,12 @@ class RMLEAttack:
             optimiser.step()
             with torch.no_grad():
                 # per-image step size (halved on plateaus) and no move for stopped images
-                var.copy_(before + (var - before) * scale * active)
+                var.copy_(before + (var - before) * move)
                 bad = ~torch.isfinite(var).flatten(1).all(1)
                 if bool(bad.any()):  # a diverged image stops where it was, keeping its best iterate
                     var.copy_(torch.where(bad.view(view), before, var))
                     rule.halt(bad.cpu().numpy())
-                    active = torch.from_numpy(~rule.done).to(var.device, var.dtype).view(view)
+                    move = torch.from_numpy(rule.step_scale).to(var.device, var.dtype).view(view)
                 if not sigmoid:
                     var.clamp_(0.0, 1.0)
             if hasattr(bar, "update"):
