@@ -52,6 +52,7 @@ __all__ = [
     "attack_result",
     "inversion",
     "probe",
+    "frontier",
     "label_smoothed_cross_entropy",
     "siftfunnel_terms",
     "nopeek_terms",
@@ -63,7 +64,7 @@ __all__ = [
 #: submodules imported on first attribute access (PEP 562), so ``import sift_core; sift_core.mi.ksg(...)``
 #: works while ``import sift_core`` stays light
 _SUBMODULES = frozenset({"bounds", "criterion", "metrics", "mi", "objective", "volume", "imaging", "attack_result",
-                         "inversion", "probe"})
+                         "inversion", "probe", "frontier"})
 
 
 def __getattr__(name: str):

@@ -17,8 +17,8 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-#: seeds feed numpy and torch generators, which take 32-bit seeds
-MAX_SEED = 2**32 - 1
+from .spec import MAX_SEED  # noqa: F401  (re-exported: the command's seed checks)
+
 #: the package loggers whose records the command shows
 LOGGERS = ("sift_core", "sift_torch", "sift_keras", "sift_reference")
 

@@ -1,4 +1,4 @@
-"""The ``siftfunnel`` command: ``run SPEC``, ``demo``, ``assess FEATURES.npz``, ``summarize RUN...``.
+"""The ``siftfunnel`` command: ``run SPEC``, ``demo``, ``sweep SPEC``, ``assess FEATURES.npz``, ``summarize RUN...``.
 
 A user error (a bad flag, spec key, path or input file) ends the command with one line on
 stderr that names what is wrong and what to do, and exit status 2; every check that can run
@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"siftfunnel {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(q):
+    def common(q, seed=True):
         q.add_argument("--backend", choices=("torch", "keras"), help="framework (default: the spec's "
                        "experiment.backend)")
         q.add_argument("--device", help="torch device for training and attacks, e.g. cpu, cuda, cuda:1, mps "
@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
                        "(without --resume or --overwrite an earlier run there is an error)")
         q.add_argument("--attack-budget", choices=("full", "quick"), help="override [attacks] budget: 'quick' is "
                        "a smoke run whose privacy figures flatter every defence (the report says so)")
-        q.add_argument("--seed", type=seed_arg, help=f"override experiment.seed (0 to {MAX_SEED})")
+        if seed:
+            q.add_argument("--seed", type=seed_arg, help=f"override experiment.seed (0 to {MAX_SEED})")
         q.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
 
     r = sub.add_parser("run", help="run an experiment spec (TOML) and write the report")
@@ -73,6 +74,19 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--fast", action="store_true", help="a smaller version (specs/demo_fast.toml) for a first look")
     common(d)
 
+    w = sub.add_parser("sweep", help="each defence at several strengths and seeds: privacy-utility frontiers and "
+                       "an iso-accuracy table ([sweep] section of the spec; defaults per defence kind)")
+    w.add_argument("spec", help=f"path of a TOML spec, or the name of a built-in one ({shipped})")
+    w.add_argument("--out", help="output directory (default: siftfunnel-sweeps/<experiment name>); on a Ray "
+                   "cluster every node must see it at the same path (shared storage)")
+    w.add_argument("--seeds", type=_seed_list, help="override [sweep] seeds, e.g. 0,1,2")
+    w.add_argument("--executor", choices=("auto", "sequential", "ray"), default="auto",
+                   help="where units run: Ray when installed (auto), or one after another in this process")
+    w.add_argument("--workers", type=int, help="units at once on a local Ray (default: the cores)")
+    w.add_argument("--threads", type=int, help="threads per unit (default: cores // workers; 1 on a cluster)")
+    w.add_argument("--address", help="join an existing Ray cluster: auto or ray://host:port")
+    common(w, seed=False)
+
     s = sub.add_parser("summarize", help="mean +- sd table over several run directories (e.g. seeds)")
     s.add_argument("runs", nargs="+", help="output directories of `siftfunnel run` (each with results.json)")
 
@@ -80,6 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("features", help=".npz file holding x (inputs, n x ...) and z (features, n x ...)")
     a.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
+
+
+def _seed_list(text: str) -> list[int]:
+    """argparse type of ``--seeds``: comma-separated seeds."""
+    return [seed_arg(part.strip()) for part in text.split(",") if part.strip()]
 
 
 def _resolve_spec_path(arg: str) -> str:
@@ -123,6 +142,31 @@ def _run(spec_path: str, args, *, announce_dataset: bool) -> int:
         print(f"Spearman(difficulty_score, {attack} MSE) = {rho} over {c['n']} defences")
     print(f"dataset: {results['dataset']}")
     print(f"report: {Path(out) / 'report.md'} (wall time {wall:.0f} s)")
+    return 0
+
+
+def _sweep(args) -> int:
+    from .executors import make_executor
+    from .frontier_report import iso_table_md
+    from .sweep import run_sweep
+    from .sweep_spec import with_seeds
+
+    spec = load_spec(_resolve_spec_path(args.spec), backend=args.backend, attack_budget=args.attack_budget)
+    spec = with_seeds(spec, args.seeds)
+    check_seeds(spec)
+    key = "training.device"
+    if args.device is not None:
+        spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, device=args.device))
+        key = "--device"
+    check_device(spec, key)
+    out = args.out or f"siftfunnel-sweeps/{spec.name}"
+    check_out(out)
+    executor = make_executor(args.executor, workers=args.workers, address=args.address, threads=args.threads)
+    t0 = time.perf_counter()
+    doc = run_sweep(spec, out, resume=args.resume, overwrite=args.overwrite, executor=executor,
+                    progress=not args.no_progress)
+    print(iso_table_md(doc))
+    print(f"report: {Path(out) / 'frontier.md'} (wall time {time.perf_counter() - t0:.0f} s)")
     return 0
 
 
@@ -186,6 +230,8 @@ def _dispatch(args) -> int:
         return _run(_resolve_spec_path(args.spec), args, announce_dataset=False)
     if args.command == "demo":
         return _run(builtin_spec_path("demo_fast" if args.fast else "demo"), args, announce_dataset=True)
+    if args.command == "sweep":
+        return _sweep(args)
     if args.command == "summarize":
         check_results(args.runs)
         return _summarize(args)

@@ -170,20 +170,10 @@ def run_experiment(
     spec_dict = spec.to_dict()
     cache.write_json(out / "spec.json", spec_dict)
 
-    ds = spec.dataset
-    data = load_dataset(ds.name, path=ds.path, image_size=ds.image_size, resize=ds.resize,
-                        n_target_train=ds.n_target_train, n_target_test=ds.n_target_test,
-                        n_attacker_aux=ds.n_attacker_aux, n_private_eval=ds.n_private_eval,
-                        split_seed=ds.split_seed, private_classes=ds.private_classes)
-    _, h, w = data.image_shape
-    if h != w or h not in (28, 32, 64):
-        raise ValueError(f"dataset.image_size: the models take square images of 28, 32 or 64 pixels; {data.name} "
-                         f"has {h}x{w}: set dataset.image_size (before any model trains)")
+    data, data_key = load_spec_data(spec)
     _say(f"dataset: {data.description}; splits: " + ", ".join(
         f"{k} {len(getattr(data, k))}" for k in ("target_train", "target_test", "attacker_aux", "private_eval")),
         progress, log)
-    data_key = cache.settings_hash(spec_dict["dataset"], data.name)
-
     rows, timings = [], {}
     suite = spec.attacks.suite
     n_grid = min([GRID_IMAGES] + [spec.attacks.n_images(a, len(data.private_eval)) for a in suite])
@@ -210,6 +200,20 @@ def run_experiment(
     cache.write_text(out / "timings.md", _timings_md(timings))
     _say(f"report written to {out / 'report.md'}", progress, log)
     return results_doc, corr
+
+
+def load_spec_data(spec: ExperimentSpec) -> tuple[DataSplits, str]:
+    """The spec's data splits and their cache key; refuses image sizes the models cannot take."""
+    ds = spec.dataset
+    data = load_dataset(ds.name, path=ds.path, image_size=ds.image_size, resize=ds.resize,
+                        n_target_train=ds.n_target_train, n_target_test=ds.n_target_test,
+                        n_attacker_aux=ds.n_attacker_aux, n_private_eval=ds.n_private_eval,
+                        split_seed=ds.split_seed, private_classes=ds.private_classes)
+    _, h, w = data.image_shape
+    if h != w or h not in (28, 32, 64):
+        raise ValueError(f"dataset.image_size: the models take square images of 28, 32 or 64 pixels; {data.name} "
+                         f"has {h}x{w}: set dataset.image_size (before any model trains)")
+    return data, cache.settings_hash(spec.to_dict()["dataset"], data.name)
 
 
 def run_defence(spec: ExperimentSpec, defence, data: DataSplits, out: Path, *, backend: Backend, resume: bool,

@@ -34,6 +34,8 @@ WHITE_BOX = ("rmle", "hybrid", "generative")
 ATTACK_BUDGETS = ("full", "quick")
 #: the run's folder for what the attacker trains once per run (under cache/); no defence may take its name
 ATTACKER_DIR = "_attacker"
+#: seeds are 32-bit (numpy, torch and TF generators all take them)
+MAX_SEED = 2**32 - 1
 
 # Per defence kind: its own keys -> (check, default). Every kind also accepts the
 # common keys below. Defaults follow ../shared/METHOD.md sections 2 and 5.
@@ -192,6 +194,8 @@ class ExperimentSpec:
     defences: list[DefenceSpec]
     attacks: AttacksSpec = field(default_factory=AttacksSpec)
     criterion: CriterionSpec = field(default_factory=CriterionSpec)
+    #: ``[sweep]`` (:mod:`sift_reference.sweep_spec`); None when the spec has none (``siftfunnel run`` ignores it)
+    sweep: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict in the TOML's own layout (round-trips through :func:`spec_from_dict`)."""
@@ -202,6 +206,9 @@ class ExperimentSpec:
             for x in self.defences
         ]
         d["attacks"]["suite"] = list(self.attacks.suite)
+        if self.sweep is not None:
+            d["sweep"] = {"seeds": list(self.sweep.seeds), "drops": list(self.sweep.drops),
+                          "strengths": {k: dict(v) for k, v in self.sweep.strengths.items()}}
         d["experiment"] = {"name": d.pop("name"), "seed": d.pop("seed"), "backend": d.pop("backend")}
         return _drop_none(d)
 
@@ -357,7 +364,7 @@ def spec_from_dict(raw: dict) -> ExperimentSpec:
     """Validate a parsed TOML document and build the :class:`ExperimentSpec`."""
     if not isinstance(raw, dict):
         raise SpecError("spec: must be a TOML document")
-    top = ("experiment", "dataset", "model", "training", "defences", "attacks", "criterion")
+    top = ("experiment", "dataset", "model", "training", "defences", "attacks", "criterion", "sweep")
     for k in raw:
         if k not in top:
             raise SpecError(f"{k}: unknown section (allowed: {', '.join(top)})")
@@ -422,8 +429,13 @@ def spec_from_dict(raw: dict) -> ExperimentSpec:
     if ds.n_private_eval + ds.n_target_test < 20:
         raise SpecError("dataset.n_private_eval: the criterion needs at least 20 images from n_private_eval + "
                         f"n_target_test; got {ds.n_private_eval + ds.n_target_test}")
+    sweep = None
+    if "sweep" in raw:
+        from .sweep_spec import parse_sweep
+
+        sweep = parse_sweep(raw["sweep"], defences, seed)
     return ExperimentSpec(name=name, seed=seed, backend=backend, dataset=ds, model=model, training=training,
-                          defences=defences, attacks=attacks, criterion=crit)
+                          defences=defences, attacks=attacks, criterion=crit, sweep=sweep)
 
 
 def load_spec(path: str | os.PathLike, *, backend: str | None = None, seed: int | None = None,

@@ -218,6 +218,12 @@ class KerasBackend:
             return _nchw(attack.reconstruct(z))
         raise ValueError(f"attack must be one of inverse_network, rmle, hybrid, generative; got {name!r}")
 
+    def prepare_attacker(self, name: str, *, aux_x, cfg, seed, progress=True, cache_dir: Path | None = None) -> None:
+        """Train and save in ``cache_dir`` what attack ``name`` trains once per run (the generative
+        attack's generator), so that parallel units only load it; nothing for the other attacks."""
+        if name == "generative":
+            self._generator(aux_x, cfg, seed, progress, cache_dir)
+
     def _generator(self, aux_x, cfg, seed, progress, cache_dir):
         """The attacker's DCGAN, trained once per run on its data and saved in ``cache_dir`` (atomic)."""
         from sift_keras.attacks.generator import train_generator
