@@ -53,6 +53,7 @@ __all__ = [
     "inversion",
     "probe",
     "frontier",
+    "stats",
     "label_smoothed_cross_entropy",
     "siftfunnel_terms",
     "nopeek_terms",
@@ -64,7 +65,7 @@ __all__ = [
 #: submodules imported on first attribute access (PEP 562), so ``import sift_core; sift_core.mi.ksg(...)``
 #: works while ``import sift_core`` stays light
 _SUBMODULES = frozenset({"bounds", "criterion", "metrics", "mi", "objective", "volume", "imaging", "attack_result",
-                         "inversion", "probe", "frontier"})
+                         "inversion", "probe", "frontier", "stats"})
 
 
 def __getattr__(name: str):

@@ -2,24 +2,34 @@
 
 The authors' code squashed its critic's output into (0, 1), which caps every Donsker-Varadhan
 estimate below 1 nat. Here the critic's output is a plain linear unit, and every bound (value
-and gradient) is a call into :mod:`sift_core.bounds` on torch tensors, so the numpy estimator
-:func:`sift_core.mi.mine` and this one share one definition of each bound.
+and gradient) is a call into :mod:`sift_core.bounds` on torch tensors. The procedure around the
+critic (folds, held-out scoring, averaging, early stopping, aggregation) and the defaults are
+those of :func:`sift_core.mi.mine`, from :mod:`sift_core.mi.driver`.
 """
 
 from __future__ import annotations
 
 import copy
-import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from sift_core.mi.driver import DEFAULTS, OBJECTIVES, Fold, check_hidden
+
 __all__ = ["MineCritic", "estimate_mi_torch"]
 
-OBJECTIVES = ("mine", "dv", "nwj", "smile", "infonce")
-_ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "softplus": nn.Softplus}
+
+class _Squareplus(nn.Module):
+    """(a + sqrt(a^2 + 4)) / 2: a smooth rectifier without transcendentals (Barron 2021)."""
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (a + torch.sqrt(a * a + 4.0))
+
+
+_ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "softplus": nn.Softplus, "squareplus": _Squareplus}
 
 
 def _conv_encoder(shape: tuple[int, int, int]) -> nn.Module:
@@ -43,8 +53,8 @@ class MineCritic(nn.Module):
     Parameters
     ----------
     x_shape, z_shape : the per-sample shapes of x and z.
-    hidden : widths of the hidden layers (at least one).
-    activation : "relu", "elu", "tanh" or "softplus".
+    hidden : widths of the hidden layers (at least one); default (32, 32), was (64, 64).
+    activation : "relu", "elu", "tanh", "softplus" or "squareplus" (default, was "relu").
     conv : encode 3-D (C, H, W) samples with a small convolutional encoder (default); ``False``
         flattens every sample.
     """
@@ -54,16 +64,12 @@ class MineCritic(nn.Module):
         x_shape: tuple[int, ...],
         z_shape: tuple[int, ...],
         *,
-        hidden: tuple[int, ...] = (64, 64),
-        activation: str = "relu",
+        hidden: tuple[int, ...] = DEFAULTS.hidden,
+        activation: str = DEFAULTS.activation,
         conv: bool = True,
     ):
         super().__init__()
-        if isinstance(hidden, int):
-            hidden = (hidden,)
-        hidden = tuple(hidden)
-        if not hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
-            raise ValueError(f"hidden must be one or more positive integers; got {hidden!r}")
+        hidden = check_hidden(hidden)
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}; got {activation!r}")
         encoders, dims = [], []
@@ -86,6 +92,25 @@ class MineCritic(nn.Module):
             layers += [nn.Linear(a, b), act()]
         layers.append(nn.Linear(hidden[-1], 1))  # unbounded: no sigmoid, no tanh
         self.head = nn.Sequential(*layers)
+        self._init_as_core(activation)
+
+    @torch.no_grad()
+    def _init_as_core(self, activation: str) -> None:
+        """The initialisation of the numpy critic (:class:`sift_core.mi._mlp.MLP`): He normal weights (Glorot
+        for tanh), zero biases, the output layer scaled by 0.1.
+
+        The output starts near T = 0: a first e^T gradient of e^(+-5) would inflate Adam's second
+        moment and stall training for hundreds of steps. The split first layer draws as one layer
+        on concat(e_x, e_z).
+        """
+        gain = 1.0 if activation == "tanh" else 2.0
+        fan_in = self.proj_x.in_features + self.proj_z.in_features
+        linears = [m for m in self.head if isinstance(m, nn.Linear)]
+        for layer, fan in [(self.proj_x, fan_in), (self.proj_z, fan_in)] + [(m, m.in_features) for m in linears]:
+            layer.weight.normal_(0.0, (gain / fan) ** 0.5)
+            if layer.bias is not None:
+                layer.bias.zero_()
+        linears[-1].weight.mul_(0.1)
 
     def project(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """First-layer contributions (n, h) of x and of z; T on pair (i, j) is head(a_i + b_j)."""
@@ -102,61 +127,6 @@ class MineCritic(nn.Module):
         return self.head(a[:, None, :] + b[None, :, :]).squeeze(-1)
 
 
-def _standardise(t: torch.Tensor, per_column: bool) -> torch.Tensor:
-    """Zero mean, unit spread (per flattened column, or one scalar for images); constant parts stay 0."""
-    if per_column:
-        flat = t.reshape(t.shape[0], -1)
-        sd = flat.std(0)
-        sd = torch.where(sd > 0, sd, torch.ones_like(sd))
-        return ((flat - flat.mean(0)) / sd).reshape(t.shape)
-    sd = t.std()
-    return (t - t.mean()) / (sd if sd > 0 else 1.0)
-
-
-def _as_samples(v: Any, name: str) -> torch.Tensor:
-    if isinstance(v, torch.Tensor):
-        t = v.detach().cpu()
-    else:
-        arr = np.asarray(v)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
-        t = torch.from_numpy(np.ascontiguousarray(arr))
-    if t.is_complex() or t.dtype == torch.bool:
-        raise TypeError(f"{name} must hold real numbers; got dtype {t.dtype}")
-    t = t.to(torch.float32)
-    if t.ndim == 1:
-        t = t[:, None]
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return t
-
-
-class _HeldOut:
-    """Fixed held-out pairs: the aligned ones and ``shifts`` derangements z_{i+s} (as sift_core.mi.mine)."""
-
-    def __init__(self, x: torch.Tensor, z: torch.Tensor, shifts: int, n_blocks: int, block_size: int):
-        n = x.shape[0]
-        self.x, self.z, self.n = x, z, n
-        self.steps = np.unique(np.linspace(1, n - 1, num=min(shifts, n - 1)).astype(int)).tolist()
-        self.blocks = [torch.as_tensor(b) for b in np.array_split(np.arange(n), n_blocks)]
-        self.chunks = [torch.as_tensor(b) for b in np.array_split(np.arange(n), max(1, n // block_size))]
-
-    @torch.no_grad()
-    def values(self, net: MineCritic, objective: str) -> tuple[float, np.ndarray]:
-        """The held-out estimate and its per-block values."""
-        from sift_core import bounds
-
-        if objective == "infonce":
-            # InfoNCE needs whole score matrices: one per chunk of about a training batch.
-            per = np.array([float(bounds.infonce(net.score_matrix(self.x[c], self.z[c]))) for c in self.chunks])
-            return float(per.mean()), per
-        a, b = net.project(self.x, self.z)
-        tj = net.head(a + b).squeeze(-1)
-        idx = torch.arange(self.n, device=a.device)
-        tm = torch.stack([net.head(a + b[(idx + s) % self.n]).squeeze(-1) for s in self.steps])
-        # The Donsker-Varadhan value for every objective, as sift_core.mi.mine reports it.
-        per = np.array([float(bounds.dv(tj[blk], tm[:, blk])) for blk in self.blocks])
-        return float(bounds.dv(tj, tm)), per
 
 
 def _objective(objective: str, net: MineCritic, x, z, z_marg, log_ema, ema_rate: float, smile_clip: float):
@@ -182,26 +152,89 @@ def _objective(objective: str, net: MineCritic, x, z, z_marg, log_ema, ema_rate:
     return bounds.smile(t_joint, t_marg, clip=smile_clip), None
 
 
+@dataclass
+class _State:
+    net: MineCritic
+    avg: MineCritic
+    opt: torch.optim.Optimizer
+    x_test: torch.Tensor
+    z_test: torch.Tensor
+    shifts: list
+    chunks: list
+    log_ema: Any = None
+
+
+class _TorchCritic:
+    """The :class:`sift_core.mi.driver.Critic` callbacks of a :class:`MineCritic`."""
+
+    def __init__(self, x: torch.Tensor, z: torch.Tensor, *, objective: str, lr: float, ema_rate: float,
+                 smile_clip: float, **critic_kw):
+        self.x, self.z, self.objective = x, z, objective
+        self.lr, self.ema_rate, self.smile_clip, self.critic_kw = lr, ema_rate, smile_clip, critic_kw
+
+    def init(self, fold: Fold) -> _State:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(fold.rng.integers(0, 2**31 - 1)))
+            net = MineCritic(self.x.shape[1:], self.z.shape[1:], **self.critic_kw).to(self.x.device)
+        avg = copy.deepcopy(net).requires_grad_(False).eval()
+        test = torch.as_tensor(fold.test, device=self.x.device)
+        return _State(net, avg, torch.optim.Adam(net.parameters(), lr=self.lr), self.x[test], self.z[test],
+                      fold.shifts.tolist(), [torch.as_tensor(c, device=self.x.device) for c in fold.chunks])
+
+    def step(self, s: _State, joint: np.ndarray, marginal: np.ndarray, beta: float) -> torch.Tensor:
+        idx = torch.as_tensor(joint, device=self.x.device)
+        jdx = torch.as_tensor(marginal, device=self.x.device)
+        estimate, s.log_ema = _objective(self.objective, s.net, self.x[idx], self.z[idx], self.z[jdx], s.log_ema,
+                                         self.ema_rate, self.smile_clip)
+        s.opt.zero_grad(set_to_none=True)
+        (-estimate).backward()
+        s.opt.step()
+        with torch.no_grad():
+            for p_avg, p in zip(s.avg.parameters(), s.net.parameters()):
+                p_avg.lerp_(p, 1.0 - beta)
+        return estimate.detach()
+
+    @torch.no_grad()
+    def scores(self, s: _State) -> tuple[np.ndarray, np.ndarray]:
+        a, b = s.avg.project(s.x_test, s.z_test)
+        idx = torch.arange(a.shape[0], device=a.device)
+        tj = s.avg.head(a + b).squeeze(-1)
+        tm = torch.stack([s.avg.head(a + b[(idx + k) % a.shape[0]]).squeeze(-1) for k in s.shifts])
+        return tj.double().cpu().numpy(), tm.double().cpu().numpy()
+
+    @torch.no_grad()
+    def score_matrices(self, s: _State) -> list:
+        return [s.avg.score_matrix(s.x_test[c], s.z_test[c]).double().cpu().numpy() for c in s.chunks]
+
+    def snapshot(self, s: _State) -> dict:
+        return copy.deepcopy(s.avg.state_dict())
+
+    def restore(self, s: _State, snapshot: dict) -> None:
+        s.avg.load_state_dict(snapshot)
+
+
 def estimate_mi_torch(
     x: Any,
     z: Any,
     *,
     seed: int,
-    objective: str = "mine",
-    hidden: tuple[int, ...] = (64, 64),
-    activation: str = "relu",
+    objective: str = DEFAULTS.objective,
+    hidden: tuple[int, ...] = DEFAULTS.hidden,
+    activation: str = DEFAULTS.activation,
     conv: bool = True,
-    lr: float = 1e-3,
-    batch_size: int = 128,
-    max_steps: int = 2000,
-    ema_rate: float = 0.01,
-    smile_clip: float = 5.0,
-    folds: int = 2,
-    test_fraction: float = 0.2,
-    eval_every: int = 100,
-    patience: int = 5,
-    eval_shifts: int = 8,
-    n_blocks: int = 10,
+    lr: float = DEFAULTS.lr,
+    batch_size: int = DEFAULTS.batch_size,
+    max_steps: int = DEFAULTS.max_steps,
+    ema_rate: float = DEFAULTS.ema_rate,
+    smile_clip: float = DEFAULTS.smile_clip,
+    folds: int = DEFAULTS.folds,
+    test_fraction: float = DEFAULTS.test_fraction,
+    eval_every: int = DEFAULTS.eval_every,
+    patience: int = DEFAULTS.patience,
+    eval_shifts: int = DEFAULTS.eval_shifts,
+    n_blocks: int = DEFAULTS.n_blocks,
+    averaging: float = DEFAULTS.averaging,
+    inputs: str = DEFAULTS.inputs,
     device: torch.device | str | None = None,
     progress: bool = False,
 ):
@@ -210,7 +243,7 @@ def estimate_mi_torch(
     Each step draws ``batch_size`` distinct rows (the joint pairs) and as many z from
     independently drawn rows (product-of-marginals pairs; InfoNCE instead scores the whole
     matrix S[i, j] = T(x_i, z_j) of the batch) and maximises the ``objective`` from
-    :mod:`sift_core.bounds` with Adam:
+    :mod:`sift_core.bounds` with Adam (``lr``):
 
     * ``"mine"``: Donsker-Varadhan ``E_P[T] - log E_Q[e^T]`` with the bias-corrected
       moving-average gradient (``bounds.mine_ema``, rate ``ema_rate``);
@@ -219,145 +252,63 @@ def estimate_mi_torch(
     * ``"smile"``: DV with the partition scores clipped to +-``smile_clip`` (``bounds.smile``);
     * ``"infonce"``: ``bounds.infonce`` on S, which never exceeds log(batch_size).
 
-    As in :func:`sift_core.mi.mine`, the estimate comes only from data the critic did not
-    train on: with ``folds`` = K >= 2, K critics are cross-fitted, each scored on its held-out
-    part (``folds=1``: one critic, ``test_fraction`` held out). Every ``eval_every`` steps the
-    held-out value is computed (the DV bound of the aligned pairs against ``eval_shifts``
-    derangements of z; for ``"infonce"`` the InfoNCE bound over chunks of ``batch_size``);
-    a critic stops after ``patience`` evaluations without improvement or at ``max_steps`` and
-    its best state is kept. ``x`` and ``z`` are standardised first (per column; one scalar
-    for images fed to a conv encoder).
+    The procedure is that of :func:`sift_core.mi.mine` (:func:`sift_core.mi.driver.fit_folds`):
+    the estimate comes only from data the critic did not train on: with ``folds`` = K >= 2, K
+    critics are cross-fitted, each scored on its held-out part (``folds=1``: one critic,
+    ``test_fraction`` held out). Every ``eval_every`` steps the running average of the
+    critic's weights (rate ``averaging``) is scored on the held-out part (the DV bound of the
+    aligned pairs against ``eval_shifts`` derangements of z; for ``"infonce"`` the InfoNCE
+    bound over chunks of ``batch_size``); a critic stops after ``patience`` evaluations without
+    improvement or at ``max_steps`` and its best averaged weights are kept. Each input column
+    (each pixel of an image) first goes through the invertible map ``inputs`` (default the
+    Gaussian rank transform, :func:`sift_core.mi.driver.transform_columns`).
+
+    The defaults are :data:`sift_core.mi.driver.DEFAULTS`, shared with the numpy and Keras
+    estimators. Changed from earlier versions of this function: ``hidden`` (64, 64) -> (32, 32),
+    ``activation`` "relu" -> "squareplus", ``lr`` 1e-3 -> 3e-3, ``max_steps`` 2000 -> 4000,
+    weight averaging (``averaging`` 0.99; there was none), a small initial output layer,
+    held-out blocks drawn at random rather than in row order, and the inputs: the rank
+    transform per column instead of standardisation (per column, or by one scalar for images):
+    standardisation lets heavy tails saturate the critic (``docs/bench_mi.md``).
 
     ``x``: (n, ...) and ``z``: (n, ...) arrays or tensors; image-shaped (n, C, H, W) samples
     get a convolutional encoder (``conv=False``: flattened). ``device``: default the device
-    of ``x`` if it is a tensor, else the CPU. Reproducible for a given ``seed``.
+    of ``x`` if it is a tensor, else the CPU. ``progress``: a tqdm bar per fold.
+    Reproducible for a given ``seed``.
 
     Returns a :class:`sift_core.mi.MIEstimate` (``.value`` in nats, ``.stderr`` over held-out
     blocks -- for ``"infonce"`` over the chunks, infinite when there is only one -- and the
     training and held-out curves).
     """
-    from sift_core._validation import check_choice, check_int, check_positive
-    from sift_core.mi import MIEstimate
+    from sift_core._validation import check_choice, check_int
+    from sift_core.mi.driver import INPUTS, Procedure, check_step_options, fit_folds, host_samples, transform_columns
 
     check_choice(objective, "objective", OBJECTIVES)
+    check_choice(inputs, "inputs", INPUTS)
     seed = check_int(seed, "seed", minimum=0)
-    check_positive(lr, "lr")
-    check_positive(ema_rate, "ema_rate")
-    if ema_rate > 1:
-        raise ValueError(f"ema_rate must lie in (0, 1]; got {ema_rate!r}")
-    check_positive(smile_clip, "smile_clip")
-    batch_size = check_int(batch_size, "batch_size", minimum=2)
-    max_steps = check_int(max_steps, "max_steps", minimum=1)
-    folds = check_int(folds, "folds", minimum=1)
-    eval_every = check_int(eval_every, "eval_every", minimum=1)
-    patience = check_int(patience, "patience", minimum=1)
-    eval_shifts = check_int(eval_shifts, "eval_shifts", minimum=1)
-    n_blocks = check_int(n_blocks, "n_blocks", minimum=2)
-    check_positive(test_fraction, "test_fraction")
-    if not test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in (0, 1); got {test_fraction!r}")
+    lr, ema_rate, smile_clip = check_step_options(lr=lr, ema_rate=ema_rate, smile_clip=smile_clip)
+    procedure = Procedure(objective=objective, batch_size=batch_size, max_steps=max_steps, folds=folds,
+                          test_fraction=test_fraction, eval_every=eval_every, patience=patience,
+                          averaging=averaging, eval_shifts=eval_shifts, n_blocks=n_blocks)
     if device is None:
         device = x.device if isinstance(x, torch.Tensor) else "cpu"
     device = torch.device(device)
 
-    xt, zt = _as_samples(x, "x"), _as_samples(z, "z")
-    if xt.shape[0] != zt.shape[0]:
-        raise ValueError(f"x and z must have the same number of samples; got {xt.shape[0]} and {zt.shape[0]}")
-    n = xt.shape[0]
-    n_test = n // folds if folds > 1 else int(round(test_fraction * n))
-    if n_test < 2 * n_blocks or n - n_test < 2:
-        raise ValueError(
-            f"x has too few samples ({n}) for held-out parts of {n_test} samples in {n_blocks} blocks "
-            f"(folds={folds}, test_fraction={test_fraction:g}); use more samples or fewer n_blocks"
-        )
-    # Probe the critic's layout once (also validates hidden / activation / conv).
-    probe = MineCritic(xt.shape[1:], zt.shape[1:], hidden=hidden, activation=activation, conv=conv)
-    conv_x = not isinstance(probe.enc_x, nn.Flatten)
-    conv_z = not isinstance(probe.enc_z, nn.Flatten)
-    xt, zt = _standardise(xt, per_column=not conv_x).to(device), _standardise(zt, per_column=not conv_z).to(device)
-
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(n)
-    parts = np.array_split(perm, folds) if folds > 1 else [perm[:n_test]]
-    results = []
-    for k, test in enumerate(parts):
-        mask = np.ones(n, dtype=bool)
-        mask[test] = False
-        train_idx = torch.as_tensor(np.flatnonzero(mask), device=device)
-        test_idx = torch.as_tensor(np.sort(test), device=device)
-        held = _HeldOut(xt[test_idx], zt[test_idx], eval_shifts, n_blocks, batch_size)
-        fold_seed = int(rng.integers(0, 2**31 - 1))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(fold_seed)
-            net = MineCritic(xt.shape[1:], zt.shape[1:], hidden=hidden, activation=activation, conv=conv).to(device)
-        generator = torch.Generator().manual_seed(fold_seed)
-        results.append(
-            _train(net, xt[train_idx], zt[train_idx], held, generator, objective=objective, lr=lr,
-                   batch_size=batch_size, max_steps=max_steps, ema_rate=ema_rate, smile_clip=smile_clip,
-                   eval_every=eval_every, patience=patience, progress=progress, desc=f"MINE fold {k + 1}/{len(parts)}")
-        )
-    sizes = np.array([len(p) for p in parts], dtype=float)
-    values = np.array([r["value"] for r in results])
-    blocks = np.concatenate([r["blocks"] for r in results])
-    return MIEstimate(
-        value=float(np.sum(sizes * values) / sizes.sum()),
-        stderr=float(blocks.std(ddof=1) / math.sqrt(len(blocks))) if len(blocks) > 1 else float("inf"),
-        method=f"torch-mine[{objective}]",
-        fold_values=tuple(float(v) for v in values),
-        train_curves=tuple(r["train_curve"] for r in results),
-        eval_steps=tuple(r["eval_steps"] for r in results),
-        eval_curves=tuple(r["eval_curve"] for r in results),
-        best_steps=tuple(r["best_step"] for r in results),
-        n_samples=n,
-    )
-
-
-def _train(net, x, z, held, generator, *, objective, lr, batch_size, max_steps, ema_rate, smile_clip,
-           eval_every, patience, progress, desc) -> dict:
-    """Train one critic with early stopping on ``held``; its held-out value, blocks and curves."""
-    n_train = x.shape[0]
-    b = min(batch_size, n_train)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    log_ema = None
-    curve = torch.zeros(max_steps, device=x.device)
-    eval_steps: list[int] = []
-    eval_curve: list[float] = []
-    best_value, best_state, best_step, stale = -math.inf, copy.deepcopy(net.state_dict()), 0, 0
-    steps = range(1, max_steps + 1)
+    xs, zs = host_samples(x, "x"), host_samples(z, "z")
+    if xs.shape[0] != zs.shape[0]:
+        raise ValueError(f"x and z must have the same number of samples; got {xs.shape[0]} and {zs.shape[0]}")
+    n = xs.shape[0]
+    procedure.n_test(n)
+    MineCritic(xs.shape[1:], zs.shape[1:], hidden=hidden, activation=activation, conv=conv)  # validates the layout
+    xt, zt = (torch.from_numpy(transform_columns(v.reshape(n, -1), inputs).reshape(v.shape).astype(np.float32))
+              .to(device) for v in (xs, zs))
+    critic = _TorchCritic(xt, zt, objective=objective, lr=lr, ema_rate=ema_rate, smile_clip=smile_clip,
+                          hidden=hidden, activation=activation, conv=conv)
+    wrap = None
     if progress:
         from tqdm.auto import tqdm
 
-        steps = tqdm(steps, desc=desc, leave=False)
-    step = 0
-    for step in steps:
-        # Distinct rows, so every off-diagonal pair of a score matrix is a product-of-marginals pair.
-        idx = torch.randperm(n_train, generator=generator)[:b].to(x.device)
-        jdx = torch.randint(0, n_train, (b,), generator=generator).to(x.device)  # z from the marginal
-        estimate, log_ema = _objective(objective, net, x[idx], z[idx], z[jdx], log_ema, ema_rate, smile_clip)
-        opt.zero_grad(set_to_none=True)
-        (-estimate).backward()
-        opt.step()
-        curve[step - 1] = estimate.detach()
-        if step % eval_every == 0 or step == max_steps:
-            net.eval()
-            value, _ = held.values(net, objective)
-            net.train()
-            eval_steps.append(step)
-            eval_curve.append(value)
-            if value > best_value:
-                best_value, best_state, best_step, stale = value, copy.deepcopy(net.state_dict()), step, 0
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
-    net.load_state_dict(best_state)
-    net.eval()
-    value, blocks = held.values(net, objective)
-    return {
-        "value": value,
-        "blocks": blocks,
-        "train_curve": curve[:step].double().cpu().numpy(),
-        "eval_steps": np.asarray(eval_steps),
-        "eval_curve": np.asarray(eval_curve),
-        "best_step": best_step,
-    }
+        def wrap(steps, desc):
+            return tqdm(steps, desc=desc, leave=False)
+
+    return fit_folds(critic, n, procedure, seed=seed, method=f"torch-mine[{objective}]", progress=wrap)

@@ -102,6 +102,8 @@ def _seed_list(text: str) -> list[int]:
 
 
 def _resolve_spec_path(arg: str) -> str:
+    if Path(arg).is_dir() and arg in builtin_spec_names():
+        return builtin_spec_path(arg)  # a built-in's name, run from where its output folder lies
     if Path(arg).is_dir():
         raise CommandError(f"spec: {arg} is a directory; give a TOML spec file or the name of a built-in spec "
                            f"({', '.join(builtin_spec_names())})")

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from sift_core.stats import rankdata, spearman  # noqa: F401  (report.rankdata / report.spearman)
 
 from . import cache
 
@@ -27,54 +28,6 @@ ATTACK_LABELS = {"inverse_network": "inverse network", "rmle": "rMLE", "hybrid":
 SHORT = {"inverse_network": "InvNet", "rmle": "rMLE", "hybrid": "Hybrid", "generative": "GenPrior"}
 #: version of the results.json layout (2: the attack suite, its worst case and provenance)
 SCHEMA_VERSION = 2
-
-
-def rankdata(values) -> np.ndarray:
-    """Ranks 1..n, ties get the mean of the ranks they span (the 'average' method)."""
-    v = np.asarray(values, dtype=np.float64)
-    order = np.argsort(v, kind="mergesort")
-    ranks = np.empty(len(v), dtype=np.float64)
-    sorted_v = v[order]
-    i = 0
-    while i < len(v):
-        j = i
-        while j + 1 < len(v) and sorted_v[j + 1] == sorted_v[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    return ranks
-
-
-def spearman(a, b) -> dict[str, Any]:
-    """Spearman's rho: the Pearson correlation of the (tie-averaged) ranks of ``a`` and ``b``.
-
-    Returns ``{"rho", "p_value", "n"}``; ``rho`` is None (with a ``"note"``) when it is
-    undefined: fewer than 3 pairs, or a constant variable. ``p_value`` (two-sided, from
-    scipy's t approximation) is None when scipy is absent. Reference: Spearman (1904);
-    Zar, Biostatistical Analysis, ch. 19.
-    """
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"a and b must be 1-D of equal length; got {a.shape} and {b.shape}")
-    keep = np.isfinite(a) & np.isfinite(b)
-    a, b = a[keep], b[keep]
-    n = len(a)
-    if n < 3:
-        return {"rho": None, "p_value": None, "n": n, "note": "fewer than 3 rows with both values"}
-    ra, rb = rankdata(a), rankdata(b)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denom = math.sqrt(float(ra @ ra) * float(rb @ rb))
-    if denom == 0:
-        return {"rho": None, "p_value": None, "n": n, "note": "one variable is constant across rows"}
-    rho = float(np.clip((ra @ rb) / denom, -1.0, 1.0))
-    p = None
-    try:
-        from scipy import stats
-
-        p = float(stats.spearmanr(a, b).pvalue)
-    except ImportError:
-        pass
-    return {"rho": rho, "p_value": p, "n": n}
 
 
 def row_attacks(row: dict) -> list[str]:
@@ -274,19 +227,18 @@ def _save_atomic(fig, path: str | Path, **kw) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _to_hwc(img: np.ndarray) -> np.ndarray:
-    img = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
-    return img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
-
-
 def montage(rows: list[np.ndarray], *, pad: int = 2) -> np.ndarray:
-    """Tile rows of (k, C, H, W) images into one (H', W', C) image, ``pad`` white pixels between tiles."""
-    k, c, h, w = rows[0].shape
-    out = np.ones((len(rows) * (h + pad) - pad, k * (w + pad) - pad, c), dtype=np.float32)
-    for i, imgs in enumerate(rows):
-        for j in range(k):
-            out[i * (h + pad): i * (h + pad) + h, j * (w + pad): j * (w + pad) + w] = _to_hwc(imgs[j]).reshape(h, w, c)
-    return out
+    """Tile rows of (k, C, H, W) images into one (H', W', C) float32 image, ``pad`` white pixels between tiles.
+
+    :func:`sift_core.imaging.grid_image` at scale 1 without its outer border, in the input's channels.
+    """
+    from sift_core.imaging import grid_image
+
+    k, c, h = rows[0].shape[:3]
+    # grid_image wants at least one row under the first: a lone row is drawn twice and cropped
+    grid = grid_image(rows[0], list(rows[1:]) or [rows[0]], n=k, scale=1, pad=pad)
+    height = len(rows) * (h + pad) - pad
+    return np.ascontiguousarray(grid[pad : pad + height, pad : grid.shape[1] - pad, :c], dtype=np.float32)
 
 
 def plot_reconstructions(originals: np.ndarray, recons: dict[str, dict[str, np.ndarray]], path: str | Path) -> None:

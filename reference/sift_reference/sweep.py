@@ -173,7 +173,9 @@ def run_sweep(spec: ExperimentSpec, out: str | Path, *, resume: bool = False, ov
                             "pid": result.get("pid"), "host": result.get("host"), "end": time.time()})
             row = result.get("row")
             if row is not None and log:
-                p = row.get("privacy", {})
+                from sift_core.inversion import worst_case
+
+                p = worst_case(row.get("attacks", {}))
                 log(f"{unit.label}: accuracy {100 * row['accuracy']:.2f} %, worst-case SSIM {_f(p.get('ssim'))} "
                     f"({result['seconds']:.0f} s)")
 

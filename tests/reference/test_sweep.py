@@ -256,3 +256,52 @@ def _toml(d: dict) -> str:
 
     table("", d)
     return "\n".join(lines) + "\n"
+
+
+def test_the_command_runs_a_tiny_torch_sweep(tmp_path, capsys):
+    pytest.importorskip("torch")
+    d = {
+        "experiment": {"name": "cli-sweep", "seed": 3},
+        "dataset": {"name": "digits", "image_size": 28, "n_target_train": 160, "n_target_test": 60,
+                    "n_attacker_aux": 48, "n_private_eval": 8},
+        "model": {"architecture": "cnn", "width": 8},
+        "training": {"epochs": 1, "batch_size": 32},
+        "defences": [{"kind": "none"}, {"kind": "noise"}],
+        "attacks": {"budget": "quick", "suite": ["inverse_network", "rmle"], "rmle": {"n_images": 4}},
+        "criterion": {"max_samples": 40},
+        "sweep": {"seeds": [0, 1], "strengths": {"noise": {"sigma": [0.5, 3.0]}}},
+    }
+    path = tmp_path / "sweep.toml"
+    path.write_text(_toml(d))
+    out = tmp_path / "out"
+    argv = ["sweep", str(path), "--out", str(out), "--executor", "sequential", "--threads", "1", "--seeds", "5",
+            "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| noise |" in printed and "frontier.md" in printed
+    doc = json.loads((out / "frontier.json").read_text())
+    assert doc["seeds"] == [5] and len(doc["points"]) == 3  # --seeds replaced the spec's seeds
+    assert (out / "seed-5" / "report.md").is_file() and not (out / "seed-0").exists()
+    assert main(argv) == 2  # an earlier sweep is not overwritten unasked
+    assert "--resume" in capsys.readouterr().err
+    assert main(argv + ["--resume"]) == 0
+
+
+def test_the_progress_log_names_each_point_with_its_worst_case(tmp_path, sweep_dict):
+    lines = []
+    run_sweep(spec_from_dict(sweep_dict), tmp_path / "sw", backend=LinearBackend(), progress=False, log=lines.append,
+              executor=SequentialExecutor(threads=1))
+    point_lines = [ln for ln in lines if ln.startswith("seed 1: noise-sigma-2:")]
+    assert len(point_lines) == 1 and "worst-case SSIM 0." in point_lines[0], lines
+
+
+def test_a_builtin_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
+    from sift_reference.cli import _resolve_spec_path
+    from sift_reference.spec import builtin_spec_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo_sweep").mkdir()  # e.g. the output of `siftfunnel sweep demo_sweep --out demo_sweep`
+    assert _resolve_spec_path("demo_sweep") == builtin_spec_path("demo_sweep")
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(Exception, match="is a directory"):
+        _resolve_spec_path("mine")

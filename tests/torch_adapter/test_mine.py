@@ -110,7 +110,7 @@ def test_critic_score_matrix_scores_every_pair():
     with torch.no_grad():
         critic.head[-1].weight.mul_(1e3)
         critic.head[-1].bias.fill_(-50.0)
-    assert float(critic(x, z).detach().min()) < -1.0
+    assert float(critic(x, z).detach().abs().max()) > 10.0  # a squashed critic stays within (0, 1)
 
 
 def test_inputs_are_validated_with_the_argument_named():

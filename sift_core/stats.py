@@ -1,0 +1,108 @@
+"""Rank statistics: tie-averaged ranks and Spearman's rank correlation, in numpy.
+
+scipy is optional: it is imported inside :func:`spearman`, and only for the p-value.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["rankdata", "spearman"]
+
+
+def _ranks_along_first(v: np.ndarray) -> np.ndarray:
+    """Tie-averaged ranks 1..n of every column of ``v`` (n, m), without a Python loop over values."""
+    n = v.shape[0]
+    order = np.argsort(v, axis=0, kind="stable")
+    s = np.take_along_axis(v, order, axis=0)
+    pos = np.arange(n, dtype=np.float64)[:, None]
+    # NaN != NaN, so NaNs (sorted last) stay distinct, each with its own rank
+    differs = s[1:] != s[:-1]
+    starts = np.vstack([np.ones((1, v.shape[1]), dtype=bool), differs])
+    ends = np.vstack([differs, np.ones((1, v.shape[1]), dtype=bool)])
+    # the first and last sorted position of each position's run of equal values
+    first = np.maximum.accumulate(np.where(starts, pos, 0.0), axis=0)
+    last = np.minimum.accumulate(np.where(ends, pos, n - 1.0)[::-1], axis=0)[::-1]
+    ranks = np.empty_like(s)
+    np.put_along_axis(ranks, order, (first + last) / 2.0 + 1.0, axis=0)
+    return ranks
+
+
+def rankdata(values: Any, *, axis: int | None = None) -> np.ndarray:
+    """Ranks 1..n; tied values share the mean of the ranks they span (the "average" method).
+
+    Parameters
+    ----------
+    values : array_like of real numbers.
+    axis : rank along this axis; ``None`` (default) ranks the flattened array.
+
+    Returns
+    -------
+    ranks : float64 array, the shape of ``values`` (1-D when ``axis`` is None). NaNs rank
+        after every number, each with a rank of its own.
+
+    Notes
+    -----
+    The same ranks as ``scipy.stats.rankdata(values, method="average", axis=axis)`` for finite
+    input (Kendall and Gibbons, *Rank Correlation Methods*, 1990, ch. 3).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if axis is None:
+        v = v.reshape(-1)
+        axis = 0
+    if v.ndim == 0:
+        raise ValueError("values must have at least one dimension when axis is given")
+    if v.size == 0:
+        return np.empty(v.shape)
+    moved = np.moveaxis(v, axis, 0)
+    flat = moved.reshape(moved.shape[0], -1)
+    ranks = _ranks_along_first(flat).reshape(moved.shape)
+    return np.moveaxis(ranks, 0, axis)
+
+
+def spearman(a: Any, b: Any) -> dict[str, Any]:
+    """Spearman's rho: the Pearson correlation of the tie-averaged ranks of ``a`` and ``b``.
+
+    Pairs where either value is NaN or infinite are left out.
+
+    Parameters
+    ----------
+    a, b : 1-D array_like of equal length.
+
+    Returns
+    -------
+    result : dict ``{"rho", "p_value", "n"}``. ``rho`` is None, with a ``"note"`` saying why,
+        when it is undefined: fewer than 3 pairs, or a constant variable. ``p_value`` is the
+        two-sided p-value of scipy's t approximation (``scipy.stats.spearmanr``), None when
+        scipy is not installed. ``n`` is the number of pairs used.
+
+    References
+    ----------
+    Spearman (1904), "The proof and measurement of association between two things";
+    Zar, *Biostatistical Analysis*, ch. 19.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"a and b must be 1-D of equal length; got {a.shape} and {b.shape}")
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    n = len(a)
+    if n < 3:
+        return {"rho": None, "p_value": None, "n": n, "note": "fewer than 3 rows with both values"}
+    ra, rb = rankdata(a), rankdata(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = math.sqrt(float(ra @ ra) * float(rb @ rb))
+    if denom == 0:
+        return {"rho": None, "p_value": None, "n": n, "note": "one variable is constant across rows"}
+    rho = float(np.clip((ra @ rb) / denom, -1.0, 1.0))
+    p = None
+    try:
+        from scipy import stats
+    except ImportError:  # optional: rho needs numpy only
+        pass
+    else:
+        p = float(stats.spearmanr(a, b).pvalue)
+    return {"rho": rho, "p_value": p, "n": n}
