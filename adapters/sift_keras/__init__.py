@@ -3,9 +3,9 @@
 Channels-last Keras layers and models over the ``sift_core`` formulas:
 attention blocks, the funnel edge and upsampling cloud, undefended split
 baselines, the SiftFunnel objective and baseline defences, a ``SplitModel``
-trained with ``model.fit``, the inverse-network and rMLE attacks, and TFLite
-export of the edge.  The TensorFlow backend is selected unless
-``KERAS_BACKEND`` is already set.
+trained with ``model.fit``, the inverse-network and rMLE attacks, a MINE
+critic (``estimate_mi_keras``), and TFLite export of the edge.  The
+TensorFlow backend is selected unless ``KERAS_BACKEND`` is already set.
 
 The package logs to ``logging.getLogger("sift_keras")`` and adds no handlers.
 """
@@ -42,6 +42,7 @@ from .defences import (
 )
 from .export import export_tflite, tflite_features
 from .losses import SiftFunnelLoss
+from .mine import MineCritic, estimate_mi_keras
 from .models import (
     EdgeReport,
     FunnelEdge,
@@ -74,4 +75,5 @@ __all__ = [
     "InverseNetworkAttack", "RMLEAttack", "HybridAttack", "GenerativePriorAttack", "AttackResult", "build_decoder",
     "save_reconstruction_grid",
     "export_tflite", "tflite_features",
+    "MineCritic", "estimate_mi_keras",
 ]

@@ -81,36 +81,47 @@ class MineCritic(keras.Model):
         dims = [int(self._encoder_output(enc, s)) for enc, s in ((self.enc_x, shapes[0]), (self.enc_z, shapes[1]))]
         fan_in = sum(dims)  # the split first layer draws as one layer on concat(e_x, e_z)
         self.proj_x = keras.layers.Dense(hidden[0], kernel_initializer=_normal(fan_in, gain, seed_of(20)))
-        self.proj_z = keras.layers.Dense(hidden[0], use_bias=False, kernel_initializer=_normal(fan_in, gain, seed_of(21)))
+        self.proj_z = keras.layers.Dense(hidden[0], use_bias=False,
+                                         kernel_initializer=_normal(fan_in, gain, seed_of(21)))
         layers: list = [keras.layers.Activation(act)]
         for i, (a, b) in enumerate(zip(hidden[:-1], hidden[1:])):
             layers += [keras.layers.Dense(b, kernel_initializer=_normal(a, gain, seed_of(30 + i))),
                        keras.layers.Activation(act)]
         # unbounded: no sigmoid, no tanh
         layers.append(keras.layers.Dense(1, kernel_initializer=_normal(hidden[-1], gain, seed_of(29), 0.1)))
-        self.head = keras.Sequential(layers)
-        self.project(ops.zeros((1, *shapes[0])), ops.zeros((1, *shapes[1])))
-        self.head(ops.zeros((1, hidden[0])))
+        # plain lists rather than Sequential models, which would fix the rank of their first input
+        self.head_layers = layers
+        self.head(self.project(ops.zeros((1, *shapes[0])), ops.zeros((1, *shapes[1])))[0])
 
-    def _encoder(self, shape: tuple, seed: int | None):
+    def _encoder(self, shape: tuple, seed: int | None) -> list:
         if not (self.conv and len(shape) == 3):
-            return keras.layers.Flatten()
-        return keras.Sequential([
-            keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu",
-                                kernel_initializer=keras.initializers.GlorotUniform(seed=seed)),
-            keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu",
-                                kernel_initializer=keras.initializers.GlorotUniform(
-                                    seed=None if seed is None else seed + 1)),
-            keras.layers.Flatten(),
-        ])
+            return [keras.layers.Flatten()]
+        return [keras.layers.Conv2D(width, 3, strides=2, padding="same", activation="relu",
+                                    kernel_initializer=keras.initializers.GlorotUniform(
+                                        seed=None if seed is None else seed + i))
+                for i, width in enumerate((16, 32))] + [keras.layers.Flatten()]
 
     @staticmethod
-    def _encoder_output(enc, shape: tuple) -> int:
-        return int(enc(ops.zeros((1, *shape))).shape[-1])
+    def _apply(layers: list, h):
+        for layer in layers:
+            h = layer(h)
+        return h
+
+    @classmethod
+    def _encoder_output(cls, enc: list, shape: tuple) -> int:
+        return int(cls._apply(enc, ops.zeros((1, *shape))).shape[-1])
+
+    def encode_z(self, z):
+        """e_z(z): the flattened (or convolutional) encoding of z, shape (n, d_z)."""
+        return self._apply(self.enc_z, z)
 
     def project(self, x, z):
         """First-layer contributions (n, h) of x and of z; T on pair (i, j) is head(a_i + b_j)."""
-        return self.proj_x(self.enc_x(x)), self.proj_z(self.enc_z(z))
+        return self.proj_x(self._apply(self.enc_x, x)), self.proj_z(self.encode_z(z))
+
+    def head(self, h):
+        """The MLP after the first layer: (..., hidden[0]) -> (..., 1)."""
+        return self._apply(self.head_layers, h)
 
     def call(self, inputs):
         """T(x_i, z_i) for aligned rows ``inputs = (x, z)``: shape (n,)."""
@@ -142,7 +153,7 @@ def _objective(objective: str, net: MineCritic, x, z, z_marg, log_ema, started, 
         return bounds.infonce(net.score_matrix(x, z)), None
     a, b = net.project(x, z)
     t_joint = ops.squeeze(net.head(a + b), -1)
-    t_marg = ops.squeeze(net.head(a + net.proj_z(net.enc_z(z_marg))), -1)
+    t_marg = ops.squeeze(net.head(a + net.proj_z(net.encode_z(z_marg))), -1)
     if objective == "mine":
         prev = ops.where(started, log_ema, ops.stop_gradient(bounds.log_mean_exp(t_marg)))
         return bounds.mine_ema(t_joint, t_marg, prev, rate=ema_rate)
@@ -190,7 +201,11 @@ class _KerasCritic:
                 estimate, new = _objective(objective, net, tf.gather(x, idx), tf.gather(z, idx), tf.gather(z, jdx),
                                            log_ema, started, ema_rate, smile_clip)
                 loss = -estimate
-            opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            grads = tape.gradient(loss, variables)
+            # Updates wait for the whole backward pass: otherwise an in-place update of a weight may
+            # overlap the backward matmul that reads it, and results vary from run to run.
+            with tf.control_dependencies([*grads, estimate]):
+                opt.apply_gradients(zip(grads, variables))
             for v_avg, v in zip(averaged, variables):
                 v_avg.assign(beta * v_avg + (1.0 - beta) * v)
             if new is not None:
@@ -271,6 +286,8 @@ def estimate_mi_keras(
     from sift_core._validation import check_choice, check_int
     from sift_core.mi.driver import INPUTS, Procedure, check_step_options, fit_folds, host_samples, transform_columns
 
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(f"estimate_mi_keras needs the TensorFlow backend of Keras; got {keras.backend.backend()!r}")
     check_choice(objective, "objective", OBJECTIVES)
     check_choice(inputs, "inputs", INPUTS)
     seed = check_int(seed, "seed", minimum=0)

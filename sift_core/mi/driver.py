@@ -25,8 +25,7 @@ import numpy as np
 
 from .. import bounds
 from .._validation import check_choice, check_int, check_positive
-from ..stats import rankdata
-from ._special import normal_quantile
+from ._inputs import INPUTS, host_samples, transform_columns
 
 __all__ = [
     "DEFAULTS", "INPUTS", "OBJECTIVES", "Critic", "Fold", "MIEstimate", "MineDefaults", "Procedure",
@@ -35,8 +34,6 @@ __all__ = [
 
 #: every training objective a critic may implement; "infonce" is scored on whole score matrices
 OBJECTIVES = ("mine", "dv", "nwj", "smile", "infonce")
-#: the invertible per-column maps applied to the inputs first (see :func:`transform_columns`)
-INPUTS = ("rank", "asinh", "standardize")
 
 
 @dataclass(frozen=True)
@@ -217,55 +214,6 @@ class Procedure:
         return np.array_split(perm, self.folds) if self.folds > 1 else [perm[:n_test]]
 
 
-def transform_columns(w: np.ndarray, inputs: str) -> np.ndarray:
-    """Per-column invertible maps of (n, d) samples, which leave I(x; z) unchanged.
-
-    ``"rank"`` (the default of every estimator): the Gaussian rank transform
-    Phi^{-1}((rank - 1/2) / n), ties sharing their average rank, which makes every marginal
-    standard normal: nearly the identity on Gaussian data, and heavy tails cannot saturate the
-    critic (with standardisation Cauchy samples of 1e4 gave -11 nats on the Student-t task of
-    ``docs/bench_mi.md``, with ranks 0.32 to 0.35 for the true 0.43).  ``"asinh"``:
-    asinh((w - median) / s), s the normal-consistent interquartile range (the sd where that is
-    0).  ``"standardize"``: (w - mean) / sd.  Constant columns become 0.  Statistics of all
-    samples are used: they leak nothing about the pairing of x with z.
-    """
-    check_choice(inputs, "inputs", INPUTS)
-    w = np.asarray(w, dtype=np.float64)
-    if inputs == "rank":
-        return normal_quantile((rankdata(w, axis=0) - 0.5) / w.shape[0])
-    if inputs == "standardize":
-        centre, scale = w.mean(axis=0), w.std(axis=0)
-    else:
-        q1, centre, q3 = np.percentile(w, [25, 50, 75], axis=0)
-        scale = (q3 - q1) / 1.3489795
-        scale = np.where(scale > 0, scale, w.std(axis=0))
-    scale = np.where(scale > 0, scale, 1.0)
-    w = (w - centre) / scale
-    return np.arcsinh(w) if inputs == "asinh" else w
-
-
-def host_samples(v: Any, name: str) -> np.ndarray:
-    """(n, ...) samples as a float64 numpy array, (n, 1) for a vector; framework tensors are copied to the host.
-
-    A ``TypeError`` for non-real data, a ``ValueError`` for a scalar or NaN / infinite values.
-    """
-    if not isinstance(v, np.ndarray):
-        if hasattr(v, "detach"):  # torch; half and bfloat16 have no numpy dtype
-            v = v.detach().cpu()
-            v = (v.double() if v.is_floating_point() else v).numpy()
-        elif hasattr(v, "numpy") and callable(v.numpy):  # TensorFlow eager tensors, Keras variables
-            v = v.numpy()
-    arr = np.asarray(v)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
-    if arr.ndim == 0:
-        raise ValueError(f"{name} must hold (n, ...) samples; got a scalar")
-    arr = arr.astype(np.float64).reshape(arr.shape[0], -1) if arr.ndim == 1 else arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
-
-
 def _folds(n: int, p: Procedure, rng: np.random.Generator) -> list[tuple[Fold, np.random.Generator]]:
     parts = p.split(n, rng)
     out = []
@@ -349,19 +297,30 @@ def fit_folds(
 
     The rows are split into ``procedure.folds`` = K random parts and K critics are trained, each
     on all parts but one and scored on that one (``folds=1``: one critic, ``test_fraction``
-    held out).  Every step draws ``batch_size`` distinct training rows (the joint pairs) and as
-    many rows for the marginal z.  Every ``eval_every`` steps (and at the last step) the
-    averaged critic is scored on its held-out part by the Donsker-Varadhan bound of the aligned
-    pairs against ``eval_shifts`` derangements of z (InfoNCE: the InfoNCE bound over chunks of
-    ``batch_size`` rows); the best-scoring weights are kept, and a critic stops after
-    ``patience`` evaluations without improvement or at ``max_steps``.
+    held out). Every step draws ``batch_size`` distinct training rows (the joint pairs) and as
+    many rows for the marginal z, and passes the Polyak weight :func:`averaging_weight`. Every
+    ``eval_every`` steps (and at the last step) the averaged critic is scored on its held-out
+    part by the Donsker-Varadhan bound of the aligned pairs against ``eval_shifts``
+    derangements of z (InfoNCE: the InfoNCE bound over chunks of ``batch_size`` rows); the
+    best-scoring weights are kept, and a critic stops after ``patience`` evaluations without
+    improvement or at ``max_steps``.
 
-    The estimate is the mean of the fold values weighted by their held-out sizes; its standard
-    error is sd / sqrt(B) over the B = K * ``n_blocks`` held-out blocks of all folds (InfoNCE:
-    over the chunks; infinite for one).  ``seed``: an int, None or a numpy Generator; each fold
-    draws from a generator of its own, so ``workers`` > 1 (folds on threads, for critics that
-    release the GIL) gives the same result.  ``progress(steps, description)`` may wrap each
-    fold's step range (e.g. in a progress bar).
+    Parameters
+    ----------
+    critic : the framework's :class:`Critic` callbacks (it holds x and z).
+    n : the number of samples.
+    procedure : the options, validated (:class:`Procedure`).
+    seed : int, None or numpy Generator. Each fold draws from a generator of its own, so the
+        result does not depend on ``workers``.
+    method : the name the estimate carries.
+    workers : folds trained at once on threads (for critics that release the GIL).
+    progress : ``progress(steps, description)`` may wrap each fold's step range (a progress bar).
+
+    Returns
+    -------
+    estimate : :class:`MIEstimate`. ``value`` is the mean of the folds' held-out values weighted
+        by their sizes; ``stderr`` is sd / sqrt(B) over the B = K * ``n_blocks`` held-out blocks
+        of all folds (InfoNCE: over the chunks; infinite for a single one).
     """
     workers = check_int(workers, "workers", minimum=1)
     rng = np.random.default_rng(seed)

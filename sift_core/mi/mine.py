@@ -24,8 +24,17 @@ from .. import bounds
 from .._backend import NUMPY
 from .._validation import check_choice, check_int, check_same_n
 from ._mlp import ACTIVATIONS, MLP, Adam
-from .driver import DEFAULTS, INPUTS, Fold, MIEstimate, Procedure, check_hidden, check_step_options, fit_folds
-from .driver import transform_columns as _preprocess
+from .driver import (
+    DEFAULTS,
+    INPUTS,
+    Fold,
+    MIEstimate,
+    Procedure,
+    check_hidden,
+    check_step_options,
+    fit_folds,
+    transform_columns,
+)
 from .knn import to_numpy_samples
 
 __all__ = ["MIEstimate", "mine"]
@@ -202,7 +211,7 @@ def mine(
     check_same_n(NUMPY, x, z)
     n = x.shape[0]
     procedure.n_test(n)  # too few samples: a clear error before any work
-    w = _preprocess(np.hstack([x, z]), inputs).astype(np.float32 if dtype == "float32" else np.float64)
+    w = transform_columns(np.hstack([x, z]), inputs).astype(np.float32 if dtype == "float32" else np.float64)
     critic = _NumpyCritic(w, x.shape[1], hidden=hidden, activation=activation, objective=objective, lr=lr,
                           ema_rate=ema_rate, smile_clip=smile_clip)
     with _one_blas_thread():

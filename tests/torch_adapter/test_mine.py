@@ -127,3 +127,25 @@ def test_inputs_are_validated_with_the_argument_named():
         estimate_mi_torch(x[:10], z[:10], seed=0)
     with pytest.raises(ValueError, match="hidden"):
         MineCritic((3,), (3,), hidden=())
+
+
+def test_runs_through_the_shared_driver_with_the_shared_defaults(monkeypatch):
+    import inspect
+
+    from sift_core.mi import driver
+
+    procedures = []
+    real = driver.fit_folds
+
+    def spy(critic, n, procedure, **kw):
+        procedures.append(procedure)
+        return real(critic, n, procedure, **kw)
+
+    monkeypatch.setattr(driver, "fit_folds", spy)
+    x, z, _ = gaussian_pairs(0.8, n=200)
+    est = estimate_mi_torch(x, z, seed=0, max_steps=5, eval_every=5, n_blocks=4)
+    assert procedures == [driver.Procedure(max_steps=5, eval_every=5, n_blocks=4)]
+    assert est.value == pytest.approx(np.mean(est.fold_values))  # two held-out parts of 100 rows
+    sig = inspect.signature(estimate_mi_torch).parameters
+    for name, value in vars(driver.DEFAULTS).items():
+        assert sig[name].default == value, name

@@ -1,0 +1,92 @@
+"""sift_core.stats: tie-averaged ranks and Spearman's rho against scipy, ties and degenerate input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sift_core import stats
+
+values = st.lists(st.integers(-4, 4) | st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=40)
+
+
+@settings(deadline=None, max_examples=80)
+@given(values)
+def test_rankdata_matches_scipy_with_ties(v):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    np.testing.assert_array_equal(stats.rankdata(v), scipy_stats.rankdata(v, method="average"))
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, -1])
+def test_rankdata_along_an_axis_matches_scipy(axis):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    m = np.random.default_rng(0).integers(0, 4, size=(7, 5, 3)).astype(float)
+    np.testing.assert_array_equal(stats.rankdata(m, axis=axis), scipy_stats.rankdata(m, axis=axis))
+
+
+def test_rankdata_ties_and_edge_cases():
+    np.testing.assert_array_equal(stats.rankdata([10, 20, 10, 30]), [1.5, 3, 1.5, 4])
+    np.testing.assert_array_equal(stats.rankdata([7, 7, 7]), [2, 2, 2])
+    np.testing.assert_array_equal(stats.rankdata([-0.0, 0.0, math.inf, -math.inf]), [2.5, 2.5, 4, 1])
+    assert stats.rankdata([]).shape == (0,)
+    # NaNs rank last, each on its own
+    np.testing.assert_array_equal(stats.rankdata([np.nan, 1.0, np.nan, 0.0]), [3, 2, 4, 1])
+    with pytest.raises(ValueError, match="at least one dimension"):
+        stats.rankdata(3.0, axis=0)
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.lists(st.tuples(st.integers(-5, 5), st.floats(-10, 10, allow_nan=False)), min_size=3, max_size=25))
+def test_spearman_matches_scipy_with_ties(pairs):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    a, b = np.array(pairs, dtype=float).T
+    got = stats.spearman(a, b)
+    assert got["n"] == len(a)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        assert got["rho"] is None and got["p_value"] is None and "constant" in got["note"]
+    else:
+        ref = scipy_stats.spearmanr(a, b)
+        assert got["rho"] == pytest.approx(ref.statistic, abs=1e-12)
+        assert got["p_value"] == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-300)
+
+
+def test_spearman_degenerate_cases():
+    assert stats.spearman([1, 2], [3, 4]) == {"rho": None, "p_value": None, "n": 2,
+                                              "note": "fewer than 3 rows with both values"}
+    got = stats.spearman([1, 2, np.nan, 4, 5], [1, 2, 3, np.inf, 5])  # non-finite pairs are left out
+    assert got["n"] == 3 and got["rho"] == pytest.approx(1.0)
+    assert stats.spearman([1, 2, 3], [3, 2, 1])["rho"] == pytest.approx(-1.0)
+    assert stats.spearman([1, 1, 1, 1], [1, 2, 3, 4])["rho"] is None
+    with pytest.raises(ValueError, match="a and b"):
+        stats.spearman([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="a and b"):
+        stats.spearman([[1, 2, 3]], [[1, 2, 3]])
+
+
+def test_spearman_without_scipy_gives_no_p_value(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_scipy(name, *args, **kwargs):
+        if name == "scipy" or name.startswith("scipy."):
+            raise ImportError("scipy is hidden")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_scipy)
+    got = stats.spearman([1, 2, 3, 4], [1, 3, 2, 4])
+    assert got["rho"] == pytest.approx(0.8) and got["p_value"] is None
+
+
+def test_core_stats_imports_without_scipy():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['scipy'] = None; import sift_core; s = sift_core.stats; "
+            "print(s.spearman([1, 2, 3], [1, 3, 2])['p_value'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None"
