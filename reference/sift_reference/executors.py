@@ -62,7 +62,9 @@ def set_threads(threads: int | None, backend: str | None = None) -> None:
     their size where the library cannot change it (TensorFlow's, after its first op)."""
     if threads is None:
         return
-    os.environ.update(thread_env(threads))
+    # numba refuses a NUMBA_NUM_THREADS that changes after its pool started (it re-reads the
+    # environment when it compiles): that one is only set for new worker processes (thread_env)
+    os.environ.update({k: v for k, v in thread_env(threads).items() if k != "NUMBA_NUM_THREADS"})
     try:
         import numba
 

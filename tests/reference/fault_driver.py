@@ -13,6 +13,9 @@
     rename a fully written, synced temporary file (a checkpoint, ``model.pt``, a unit's json,
     reconstructions); ``sift_torch.save_checkpoint`` first renames ``last.pt`` to ``prev.pt``,
     so ``prev.pt`` there means "the new checkpoint is on disk, nothing renamed yet".
+``write-partial:D:NAME:N``
+    torch: in the ``N``-th ``torch.save`` of a temporary file for ``NAME`` under ``cache/D/``,
+    when half of its bytes are written (a write cut short; the file is never renamed).
 ``replace-after:D:NAME:N``
     right after the ``N``-th rename to ``NAME`` under ``cache/D/`` (``prev.pt``: between the two
     renames of ``save_checkpoint``, when ``last.pt`` does not exist).
@@ -125,7 +128,10 @@ def _optimiser_step() -> None:
 
 
 def _patch_torch() -> None:
+    import io
+
     import sift_torch
+    import torch
     from sift_reference.backends import torch_backend
     from torch.optim.optimizer import register_optimizer_step_pre_hook
 
@@ -143,6 +149,21 @@ def _patch_torch() -> None:
         self.callbacks.append(on_step)
 
     sift_torch.Trainer.__init__ = patched_init
+    save = torch.save
+
+    def partial_save(obj, f, *args, **kw):
+        name = Path(f if isinstance(f, (str, os.PathLike)) else str(getattr(f, "name", "")))
+        if KIND == "write-partial" and _ours(name) and name.name.startswith(f".{KILL[2]}."):
+            STATE["count"] += 1
+            if STATE["count"] == int(KILL[3]):
+                buffer = io.BytesIO()
+                save(obj, buffer, *args, **kw)
+                f.write(buffer.getvalue()[: buffer.tell() // 2])
+                f.flush()
+                _die(written=buffer.tell() // 2, of=buffer.tell(), listing=_listing(name.parent))
+        return save(obj, f, *args, **kw)
+
+    torch.save = partial_save
     _wrap_attack(torch_backend.TorchBackend)
     register_optimizer_step_pre_hook(lambda optimizer, args, kwargs: _optimiser_step())
 

@@ -305,3 +305,33 @@ def test_a_builtin_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
     (tmp_path / "mine").mkdir()
     with pytest.raises(Exception, match="is a directory"):
         _resolve_spec_path("mine")
+
+
+def test_setting_threads_twice_keeps_numba_compiling(tmp_path):
+    """numba re-reads NUMBA_NUM_THREADS when it compiles and refuses a change once its threads run:
+    a process that runs units with different thread counts must go on compiling."""
+    code = textwrap.dedent("""
+        import numba, numpy as np
+        from sift_reference.executors import set_threads
+        set_threads(1, None)
+
+        @numba.njit(parallel=True)
+        def total(a):
+            s = 0.0
+            for i in numba.prange(a.shape[0]):
+                s += a[i]
+            return s
+
+        total(np.ones(10))
+        set_threads(2, None)
+
+        @numba.njit
+        def again(a):
+            return a.sum()
+
+        print(again(np.ones(4)), numba.get_num_threads())
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split()[0] == "4.0"

@@ -13,6 +13,7 @@ The finished model is ``workdir/model.keras``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -41,6 +42,29 @@ class KerasModel:
 
     model: keras.Model
     input_shape: tuple[int, int, int]
+
+
+@contextlib.contextmanager
+def _fixed_randomness(model, seed: int):
+    """Queries of a stochastic model (noise, dropout at inference, MID's sampling) draw the same numbers
+    whatever ran before in this process, like the torch backend's ``fork_rng`` + ``manual_seed``.
+
+    A random layer draws from its own seed generator, whose count advances at every call and which
+    ``keras.utils.set_random_seed`` does not reset: the features of a model still in memory after
+    its accuracy, criterion and earlier attacks would differ from those of the same model loaded
+    by a resumed run. Here every seed generator restarts its count (its seed kept) and the global
+    seed is ``seed``; the counts are restored afterwards.
+    """
+    states = [v for v in model.variables if v.name == "seed_generator_state"]
+    saved = [keras.ops.convert_to_numpy(v) for v in states]
+    for v, s in zip(states, saved):
+        v.assign(np.array([s[0], 0], dtype=s.dtype))
+    keras.utils.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        for v, s in zip(states, saved):
+            v.assign(s)
 
 
 def _save_atomic(model, path: Path) -> None:
@@ -175,8 +199,8 @@ class KerasBackend:
 
     # ------------------------------------------------------------------ measurements
     def accuracy(self, handle: KerasModel, x: np.ndarray, y: np.ndarray) -> float:
-        keras.utils.set_random_seed(0)
-        logits = handle.model.predict(_nhwc(x), batch_size=512, verbose=0)
+        with _fixed_randomness(handle.model, 0):
+            logits = handle.model.predict(_nhwc(x), batch_size=512, verbose=0)
         return float(np.mean(np.argmax(logits, axis=1) == y))
 
     def profile(self, handle: KerasModel) -> dict[str, int]:
@@ -185,15 +209,19 @@ class KerasBackend:
 
     def features(self, handle: KerasModel, x: np.ndarray) -> np.ndarray:
         """What is transmitted (defence included), channels-last, as numpy."""
-        keras.utils.set_random_seed(0)
-        return observe(handle.model, _nhwc(x), batch_size=256)
+        with _fixed_randomness(handle.model, 0):
+            return observe(handle.model, _nhwc(x), batch_size=256)
 
     # ------------------------------------------------------------------ attacks
     def attack(self, name: str, handle: KerasModel, *, aux_x, private_x, cfg, seed, progress=True, init=None,
                cache_dir: Path | None = None) -> np.ndarray:
         """Reconstructions (N, C, H, W) of ``private_x`` by attack ``name``, with the settings and
         procedures of the torch backend (see ``Backend.attack``)."""
-        keras.utils.set_random_seed(seed)
+        with _fixed_randomness(handle.model, seed):
+            return self._attack(name, handle, aux_x=aux_x, private_x=private_x, cfg=cfg, seed=seed,
+                                progress=progress, init=init, cache_dir=cache_dir)
+
+    def _attack(self, name, handle, *, aux_x, private_x, cfg, seed, progress, init, cache_dir) -> np.ndarray:
         shape = handle.input_shape
         if name == "inverse_network":
             attack = InverseNetworkAttack(handle.model, image_shape=shape, epochs=cfg.epochs, patience=cfg.patience,
