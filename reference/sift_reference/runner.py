@@ -142,8 +142,23 @@ def prepare_out(out: str | Path, *, resume: bool, overwrite: bool = False) -> Pa
         shutil.rmtree(cache_dir)
     if not resume:
         (out / "events.jsonl").unlink(missing_ok=True)
+    elif cache_dir.is_dir():
+        _remove_stale_temporaries(cache_dir)
     marker.write_text("siftfunnel run directory\n")
     return out
+
+
+#: what the atomic writers leave when a process is killed between writing and renaming
+_TEMPORARY_SUFFIXES = (".tmp", ".tmp.keras")
+
+
+def _remove_stale_temporaries(cache_dir: Path) -> None:
+    """Delete the temporary files of writes that a killed process never renamed (checkpoints,
+    unit files): nothing reads them, and each can be as large as a checkpoint. Only at the start
+    of a resumed run, when no writer of this run directory is alive."""
+    for path in cache_dir.rglob(".*"):
+        if path.is_file() and path.name.endswith(_TEMPORARY_SUFFIXES):
+            path.unlink(missing_ok=True)
 
 
 def run_experiment(

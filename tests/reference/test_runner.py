@@ -209,3 +209,17 @@ def test_relative_feature_error_closed_form_and_degenerate_values():
     assert relative_feature_error(z, z) == 0.0
     assert relative_feature_error(np.zeros(3), np.zeros(3)) == 0.0
     assert relative_feature_error(np.ones(3), np.zeros(3)) == float("inf")
+
+
+def test_resume_removes_the_temporary_files_of_killed_writes(tmp_path, tiny_spec_dict, linear_backend):
+    _run(tiny_spec_dict, tmp_path, linear_backend)
+    stale = [tmp_path / "cache" / "none" / ".model.json.abc123.tmp",
+             tmp_path / "cache" / "noise" / "train-x" / ".last.pt.4242.tmp",
+             tmp_path / "cache" / "none" / ".checkpoint-e0002.77.tmp.keras"]
+    for p in stale:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"half a file")
+    kept = tmp_path / "cache" / "none" / "notes.tmp"  # not one of ours (not hidden): left alone
+    kept.write_text("mine")
+    _run(tiny_spec_dict, tmp_path, type(linear_backend)(), resume=True)
+    assert not any(p.exists() for p in stale) and kept.exists()
