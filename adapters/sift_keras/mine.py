@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sift_core.mi.driver import DEFAULTS, OBJECTIVES, Fold, check_hidden
+from sift_core.mi.driver import DEFAULTS, Fold, check_hidden
 
 from ._keras import keras, ops, serializable
 
@@ -283,27 +283,18 @@ def estimate_mi_keras(
 
     Returns a :class:`sift_core.mi.MIEstimate` (method ``"keras-mine[<objective>]"``).
     """
-    from sift_core._validation import check_choice, check_int
-    from sift_core.mi.driver import INPUTS, Procedure, check_step_options, fit_folds, host_samples, transform_columns
+    from sift_core.mi.driver import fit_folds, prepare_samples
 
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(f"estimate_mi_keras needs the TensorFlow backend of Keras; got {keras.backend.backend()!r}")
-    check_choice(objective, "objective", OBJECTIVES)
-    check_choice(inputs, "inputs", INPUTS)
-    seed = check_int(seed, "seed", minimum=0)
-    lr, ema_rate, smile_clip = check_step_options(lr=lr, ema_rate=ema_rate, smile_clip=smile_clip)
-    procedure = Procedure(objective=objective, batch_size=batch_size, max_steps=max_steps, folds=folds,
-                          test_fraction=test_fraction, eval_every=eval_every, patience=patience,
-                          averaging=averaging, eval_shifts=eval_shifts, n_blocks=n_blocks)
-    xs, zs = host_samples(x, "x"), host_samples(z, "z")
-    if xs.shape[0] != zs.shape[0]:
-        raise ValueError(f"x and z must have the same number of samples; got {xs.shape[0]} and {zs.shape[0]}")
-    n = xs.shape[0]
-    procedure.n_test(n)
-    MineCritic(xs.shape[1:], zs.shape[1:], hidden=hidden, activation=activation, conv=conv)  # validates the layout
-    xt, zt = (ops.convert_to_tensor(transform_columns(v.reshape(n, -1), inputs).reshape(v.shape).astype(np.float32))
-              for v in (xs, zs))
-    critic = _KerasCritic(xt, zt, objective=objective, lr=lr, ema_rate=ema_rate, smile_clip=smile_clip,
+    p = prepare_samples(x, z, seed=seed, objective=objective, inputs=inputs, lr=lr, ema_rate=ema_rate,
+                        smile_clip=smile_clip, batch_size=batch_size, max_steps=max_steps, folds=folds,
+                        test_fraction=test_fraction, eval_every=eval_every, patience=patience, averaging=averaging,
+                        eval_shifts=eval_shifts, n_blocks=n_blocks)
+    procedure, n = p.procedure, p.x.shape[0]
+    MineCritic(p.x.shape[1:], p.z.shape[1:], hidden=hidden, activation=activation, conv=conv)  # validates the layout
+    xt, zt = (ops.convert_to_tensor(v) for v in (p.x, p.z))
+    critic = _KerasCritic(xt, zt, objective=objective, lr=p.lr, ema_rate=p.ema_rate, smile_clip=p.smile_clip,
                           hidden=hidden, activation=activation, conv=conv)
     wrap = None
     if progress:
@@ -313,4 +304,4 @@ def estimate_mi_keras(
                 yield step
                 bar.update(step)
 
-    return fit_folds(critic, n, procedure, seed=seed, method=f"keras-mine[{objective}]", progress=wrap)
+    return fit_folds(critic, n, procedure, seed=p.seed, method=f"keras-mine[{objective}]", progress=wrap)

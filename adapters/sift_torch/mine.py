@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sift_core.mi.driver import DEFAULTS, OBJECTIVES, Fold, check_hidden
+from sift_core.mi.driver import DEFAULTS, Fold, check_hidden
 
 __all__ = ["MineCritic", "estimate_mi_torch"]
 
@@ -280,29 +280,19 @@ def estimate_mi_torch(
     blocks -- for ``"infonce"`` over the chunks, infinite when there is only one -- and the
     training and held-out curves).
     """
-    from sift_core._validation import check_choice, check_int
-    from sift_core.mi.driver import INPUTS, Procedure, check_step_options, fit_folds, host_samples, transform_columns
+    from sift_core.mi.driver import fit_folds, prepare_samples
 
-    check_choice(objective, "objective", OBJECTIVES)
-    check_choice(inputs, "inputs", INPUTS)
-    seed = check_int(seed, "seed", minimum=0)
-    lr, ema_rate, smile_clip = check_step_options(lr=lr, ema_rate=ema_rate, smile_clip=smile_clip)
-    procedure = Procedure(objective=objective, batch_size=batch_size, max_steps=max_steps, folds=folds,
-                          test_fraction=test_fraction, eval_every=eval_every, patience=patience,
-                          averaging=averaging, eval_shifts=eval_shifts, n_blocks=n_blocks)
+    p = prepare_samples(x, z, seed=seed, objective=objective, inputs=inputs, lr=lr, ema_rate=ema_rate,
+                        smile_clip=smile_clip, batch_size=batch_size, max_steps=max_steps, folds=folds,
+                        test_fraction=test_fraction, eval_every=eval_every, patience=patience, averaging=averaging,
+                        eval_shifts=eval_shifts, n_blocks=n_blocks)
+    procedure, n = p.procedure, p.x.shape[0]
     if device is None:
         device = x.device if isinstance(x, torch.Tensor) else "cpu"
     device = torch.device(device)
-
-    xs, zs = host_samples(x, "x"), host_samples(z, "z")
-    if xs.shape[0] != zs.shape[0]:
-        raise ValueError(f"x and z must have the same number of samples; got {xs.shape[0]} and {zs.shape[0]}")
-    n = xs.shape[0]
-    procedure.n_test(n)
-    MineCritic(xs.shape[1:], zs.shape[1:], hidden=hidden, activation=activation, conv=conv)  # validates the layout
-    xt, zt = (torch.from_numpy(transform_columns(v.reshape(n, -1), inputs).reshape(v.shape).astype(np.float32))
-              .to(device) for v in (xs, zs))
-    critic = _TorchCritic(xt, zt, objective=objective, lr=lr, ema_rate=ema_rate, smile_clip=smile_clip,
+    MineCritic(p.x.shape[1:], p.z.shape[1:], hidden=hidden, activation=activation, conv=conv)  # validates the layout
+    xt, zt = (torch.from_numpy(v).to(device) for v in (p.x, p.z))
+    critic = _TorchCritic(xt, zt, objective=objective, lr=p.lr, ema_rate=p.ema_rate, smile_clip=p.smile_clip,
                           hidden=hidden, activation=activation, conv=conv)
     wrap = None
     if progress:
@@ -311,4 +301,4 @@ def estimate_mi_torch(
         def wrap(steps, desc):
             return tqdm(steps, desc=desc, leave=False)
 
-    return fit_folds(critic, n, procedure, seed=seed, method=f"torch-mine[{objective}]", progress=wrap)
+    return fit_folds(critic, n, procedure, seed=p.seed, method=f"torch-mine[{objective}]", progress=wrap)

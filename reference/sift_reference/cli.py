@@ -112,16 +112,22 @@ def _resolve_spec_path(arg: str) -> str:
     return builtin_spec_path(arg)
 
 
-def _run(spec_path: str, args, *, announce_dataset: bool) -> int:
-    from .runner import run_experiment
-
-    spec = load_spec(spec_path, backend=args.backend, seed=args.seed, attack_budget=args.attack_budget)
+def _with_device(spec, args):
+    """The spec with ``--device`` applied, its seeds and device checked (user errors name the key)."""
     check_seeds(spec)
     key = "training.device"
     if args.device is not None:
         spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, device=args.device))
         key = "--device"
     check_device(spec, key)
+    return spec
+
+
+def _run(spec_path: str, args, *, announce_dataset: bool) -> int:
+    from .runner import run_experiment
+
+    spec = load_spec(spec_path, backend=args.backend, seed=args.seed, attack_budget=args.attack_budget)
+    spec = _with_device(spec, args)
     out = args.out or f"siftfunnel-runs/{spec.name}-seed{spec.seed}"
     check_out(out)
     if announce_dataset and spec.dataset.name == "auto":
@@ -155,12 +161,7 @@ def _sweep(args) -> int:
 
     spec = load_spec(_resolve_spec_path(args.spec), backend=args.backend, attack_budget=args.attack_budget)
     spec = with_seeds(spec, args.seeds)
-    check_seeds(spec)
-    key = "training.device"
-    if args.device is not None:
-        spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, device=args.device))
-        key = "--device"
-    check_device(spec, key)
+    spec = _with_device(spec, args)
     out = args.out or f"siftfunnel-sweeps/{spec.name}"
     check_out(out)
     executor = make_executor(args.executor, workers=args.workers, address=args.address, threads=args.threads)
@@ -217,7 +218,9 @@ def _summarize(args) -> int:
 
 def _user_error(exc: BaseException) -> str | None:
     """The one-line message for a user error, or None for a defect (which keeps its traceback)."""
-    if isinstance(exc, (CommandError, SpecError)):
+    from .sweep import SweepError  # units that failed: the message names each one and its cause
+
+    if isinstance(exc, (CommandError, SpecError, SweepError)):
         return str(exc)
     if isinstance(exc, ImportError):
         hint = "" if "pip install" in str(exc) else " (pip install 'siftfunnel[cli]' and the framework's extra)"

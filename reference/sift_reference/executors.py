@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -247,7 +246,3 @@ def make_executor(kind: str = "auto", *, workers: int | None = None, address: st
                          f"machine; lower --workers or --threads")
     _LOG.debug("local Ray: %d workers x %d threads on %d cores", workers, threads, cores)
     return RayExecutor(workers=workers, threads=threads)
-
-
-def wall_clock() -> float:
-    return time.perf_counter()

@@ -18,7 +18,6 @@ results to the run's cache, so ``--resume`` continues a sweep whichever executor
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import time
@@ -97,7 +96,9 @@ def _lock(out: Path):
         fh.close()
 
 
-def _prepare(spec: ExperimentSpec, out: Path, *, resume: bool, overwrite: bool) -> Path:
+def _prepare(out: Path) -> Path:
+    """``out`` as a sweep's folder: new, or one a sweep made (each seed's run folder then checks
+    ``--resume`` / ``--overwrite`` itself)."""
     if out.exists() and not out.is_dir():
         raise SpecError(f"--out: {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
@@ -146,7 +147,7 @@ def run_sweep(spec: ExperimentSpec, out: str | Path, *, resume: bool = False, ov
         check_backend = backend
     if hasattr(check_backend, "check"):
         check_backend.check(seed_spec(spec, sweep.seeds[0]))
-    out = _prepare(spec, Path(out), resume=resume, overwrite=overwrite)
+    out = _prepare(Path(out))
     load_spec_data(spec)  # a dataset problem stops the sweep here, before any unit starts
     with _lock(out):
         (out / MARKER).write_text("siftfunnel sweep directory\n")
@@ -251,8 +252,4 @@ def _bar(total: int, enabled: bool):
     return tqdm(total=total, desc="sweep units", unit="unit")
 
 
-def load_frontier(out: str | Path) -> dict:
-    return json.loads((Path(out) / "frontier.json").read_text())
-
-
-__all__ = ["SweepError", "run_sweep", "run_unit", "plan", "seed_dir", "load_frontier"]
+__all__ = ["SweepError", "run_sweep", "run_unit", "plan", "seed_dir"]

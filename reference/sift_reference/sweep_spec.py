@@ -149,13 +149,13 @@ def points(sweep: SweepSpec, defences: list) -> list[SweepPoint]:
 
 def seed_spec(spec, seed: int):
     """The run of one seed: every point as a defence of an ordinary spec (no [sweep] section)."""
-    from .spec import ATTACKER_DIR, SpecError
+    from .spec import SpecError
 
     by_name = {d.name: d for d in spec.defences}
     defences = []
     for p in points(sweep_of(spec), spec.defences):
         base = by_name[p.defence]
-        if p.name == ATTACKER_DIR or len(p.name) > 200:
+        if len(p.name) > 200:  # (a point's name is a checked defence name joined with keys and numbers)
             raise SpecError(f"sweep.strengths.{p.defence}: the point name {p.name!r} cannot name a folder")
         defences.append(dataclasses.replace(base, name=p.name, params={**base.params, **p.strength}))
     return dataclasses.replace(spec, seed=seed, defences=defences, sweep=None)

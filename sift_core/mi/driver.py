@@ -29,7 +29,8 @@ from ._inputs import INPUTS, host_samples, transform_columns
 
 __all__ = [
     "DEFAULTS", "INPUTS", "OBJECTIVES", "Critic", "Fold", "MIEstimate", "MineDefaults", "Procedure",
-    "averaging_weight", "check_hidden", "check_step_options", "fit_folds", "host_samples", "transform_columns",
+    "Prepared", "averaging_weight", "check_hidden", "check_step_options", "fit_folds", "host_samples",
+    "prepare_samples", "transform_columns",
 ]
 
 #: every training objective a critic may implement; "infonce" is scored on whole score matrices
@@ -212,6 +213,40 @@ class Procedure:
         n_test = self.n_test(n)
         perm = rng.permutation(n)
         return np.array_split(perm, self.folds) if self.folds > 1 else [perm[:n_test]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A framework estimator's validated options and samples (:func:`prepare_samples`)."""
+
+    procedure: Procedure
+    seed: int
+    lr: float
+    ema_rate: float
+    smile_clip: float
+    #: the samples after the column map ``inputs``, float32, in their own sample shapes
+    x: np.ndarray
+    z: np.ndarray
+
+
+def prepare_samples(x: Any, z: Any, *, seed: Any, objective: str, inputs: str, lr: Any, ema_rate: Any,
+                    smile_clip: Any, **procedure: Any) -> Prepared:
+    """What the torch and Keras estimators do before their critics exist: check the options (errors
+    name them), build the :class:`Procedure` (``procedure``: its keyword options), bring ``x`` and
+    ``z`` to the host, refuse unequal or too small sample counts, and map every column (each pixel)
+    through ``inputs`` (:func:`transform_columns`), keeping each sample's shape."""
+    check_choice(objective, "objective", OBJECTIVES)
+    check_choice(inputs, "inputs", INPUTS)
+    seed = check_int(seed, "seed", minimum=0)
+    lr, ema_rate, smile_clip = check_step_options(lr=lr, ema_rate=ema_rate, smile_clip=smile_clip)
+    proc = Procedure(objective=objective, **procedure)
+    xs, zs = host_samples(x, "x"), host_samples(z, "z")
+    if xs.shape[0] != zs.shape[0]:
+        raise ValueError(f"x and z must have the same number of samples; got {xs.shape[0]} and {zs.shape[0]}")
+    n = xs.shape[0]
+    proc.n_test(n)  # too few samples: a clear error before any work
+    xt, zt = (transform_columns(v.reshape(n, -1), inputs).reshape(v.shape).astype(np.float32) for v in (xs, zs))
+    return Prepared(procedure=proc, seed=seed, lr=lr, ema_rate=ema_rate, smile_clip=smile_clip, x=xt, z=zt)
 
 
 def _folds(n: int, p: Procedure, rng: np.random.Generator) -> list[tuple[Fold, np.random.Generator]]:
