@@ -105,12 +105,13 @@ def psnr(a: Any, b: Any, *, data_range: float, channels_last: bool = False, redu
         if isinstance(max_db, bool) or not isinstance(max_db, (int, float)) or not math.isfinite(max_db):
             raise ValueError(f"max_db must be a finite number or None; got {max_db!r}")
     ops, a, b = _pair(a, b, min_ndim=2, what="(N, ...)", channels_last=channels_last, reduction=reduction)
-    d = a - b
+    # in units of R: the value is scale-free, and R^2 or the MSE of 1e200-scaled pixels would overflow
+    d = (a - b) / r if r != 1.0 else a - b
     m = ops.mean(d * d, axis=_per_image_axes(ops, d))
     pos = m > 0
     # the where-inside-where keeps log's gradient finite for exact reconstructions
     safe = ops.where(pos, m, ops.scalar(1.0, m))
-    db = (10.0 / math.log(10.0)) * (math.log(r * r) - ops.log(safe))
+    db = (-10.0 / math.log(10.0)) * ops.log(safe)
     db = ops.where(pos, db, ops.scalar(math.inf, m))
     if max_db is not None:
         db = ops.minimum(db, float(max_db))
@@ -175,6 +176,9 @@ def ssim(a: Any, b: Any, *, data_range: float, channels_last: bool = False, redu
 
     def filt(v):
         return ops.separable_filter2d(v, window, channels_last=channels_last)
+
+    if r != 1.0:  # in units of R (SSIM is scale-free): squares of 1e200 or 1e-200 pixels would over/underflow
+        a, b, r = a / r, b / r, 1.0
 
     mu_a, mu_b = filt(a), filt(b)
     var_a = filt(a * a) - mu_a * mu_a

@@ -130,7 +130,10 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu") -> di
     path = Path(path)
     if path.is_file() and path.stat().st_size == 0:
         raise EOFError(f"{path} is empty (a write that never reached the disk)")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as exc:  # same type, with the file named
+        raise type(exc)(f"{path} is not a readable checkpoint: {exc}") from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a sift_torch checkpoint (format {CHECKPOINT_FORMAT})")
     return state

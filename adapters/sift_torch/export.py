@@ -125,7 +125,12 @@ def onnx_features(path, x, *, num_threads: int | None = None) -> np.ndarray:
         if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
             raise ValueError(f"num_threads must be a positive integer; got {num_threads!r}")
         options.intra_op_num_threads = num_threads
-    session = ort.InferenceSession(os.fspath(path), sess_options=options, providers=["CPUExecutionProvider"])
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"path: no ONNX file at {os.fspath(path)!r}")
+    try:
+        session = ort.InferenceSession(os.fspath(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's own exception classes (InvalidProtobuf, Fail, ...) are not public
+        raise ValueError(f"path: {os.fspath(path)!r} is not a loadable ONNX model ({exc})") from exc
     expected = session.get_inputs()[0].shape[1:]
     if x.ndim != len(expected) + 1 or any(isinstance(e, int) and e != s for e, s in zip(expected, x.shape[1:])):
         raise ValueError(f"x must have shape (N, {', '.join(map(str, expected))}); got {x.shape}")

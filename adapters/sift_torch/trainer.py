@@ -112,7 +112,17 @@ def _device(name: str | None) -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device: {name!r} is not a torch device ({exc})") from None
+    # torch's own refusal comes later, from deep inside .to(), as an AssertionError without the name
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            raise ValueError(f"device: {name!r} is not available here ({count} CUDA device(s)); use 'cpu' "
+                             + (f"or cuda:0..cuda:{count - 1}" if count else "or a machine with a GPU"))
+    return device
 
 
 def _seed_all(seed: int) -> None:

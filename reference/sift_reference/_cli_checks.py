@@ -185,6 +185,13 @@ def check_results(runs: list[str]) -> None:
                         lookup(row, key)
                     except KeyError:
                         raise KeyError(f"rows[{i}].{key}") from None
+                kinds = {"defence": (str,), "accuracy": (int, float), "accuracy_drop": (int, float),
+                         "criterion": (dict,)}
+                for key, types in kinds.items():
+                    if isinstance(row[key], bool) or not isinstance(row[key], types):
+                        raise CommandError(f"runs: {path}: rows[{i}].{key} must be a "
+                                           f"{ {dict: 'table', str: 'string'}.get(types[0], 'number')}; got "
+                                           f"{json.dumps(row[key])[:40]}; rerun `siftfunnel run` there")
                 attacks = row["attacks"]
                 if not isinstance(attacks, dict) or not all(isinstance(v, dict) for v in attacks.values()):
                     raise CommandError(f"runs: {path}: rows[{i}].attacks must map each attack to its scores; "

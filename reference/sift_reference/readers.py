@@ -19,6 +19,7 @@ import gzip
 import math
 import os
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +255,16 @@ def read_npz_dataset(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: .npz file not found: {path}")
+    try:
+        return _read_npz(path)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        if str(exc).startswith("path:"):
+            raise
+        # numpy's messages (object arrays, not a zip) do not say which file
+        raise ValueError(f"path: {path} is not a readable .npz dataset ({exc})") from None
+
+
+def _read_npz(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     with np.load(path, allow_pickle=False) as f:
         keys = set(f.files)
         if {"x_train", "y_train"} <= keys:
@@ -271,7 +282,11 @@ def read_npz_dataset(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.
                 x = np.transpose(x, (0, 3, 1, 2))
             if y.ndim != 1 or len(y) != len(x):
                 raise ValueError(f"path: {path}: {ky} must be 1-D with one label per image of {kx}; got {y.shape}")
-            out[split] = (_to_float_images(x), check_labels(y, f"path: {path} [{ky}]"))
+            try:
+                images = _to_float_images(x)
+            except ValueError as exc:
+                raise ValueError(f"path: {path} [{kx}]: {exc}") from None
+            out[split] = (images, check_labels(y, f"path: {path} [{ky}]"))
     return out
 
 

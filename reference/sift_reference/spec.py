@@ -449,6 +449,8 @@ def load_spec(path: str | os.PathLike, *, backend: str | None = None, seed: int 
         raise SpecError(f"spec: file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"spec: {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"spec: {path} is not UTF-8 text (a TOML file is)") from None
     if attack_budget is not None:
         if attack_budget not in ATTACK_BUDGETS:
             raise SpecError(f"--attack-budget: must be one of {', '.join(ATTACK_BUDGETS)}; got {attack_budget!r}")

@@ -327,3 +327,15 @@ def test_total_variation_torch_parity_and_gradient():
     np.testing.assert_allclose(tv.detach().numpy(), _tv_plain(x), rtol=1e-12)
     tv.sum().backward()
     assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-90, 255.0, 1e90, 1e200])
+def test_psnr_and_ssim_are_scale_free_even_at_extreme_scales(scale):
+    # the images and data_range scaled together: the same values, never NaN or an overflow
+    a = np.random.default_rng(0).random((2, 1, 12, 12))
+    b = np.clip(a + 0.1 * np.random.default_rng(1).standard_normal(a.shape), 0, 1)
+    want_psnr = metrics.psnr(a, b, data_range=1.0)
+    want_ssim = metrics.ssim(a, b, data_range=1.0)
+    np.testing.assert_allclose(metrics.psnr(a * scale, b * scale, data_range=scale), want_psnr, rtol=1e-9)
+    np.testing.assert_allclose(metrics.ssim(a * scale, b * scale, data_range=scale), want_ssim, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(metrics.psnr(a, a + 0.1, data_range=1.0), 20.0, rtol=1e-9)  # closed form

@@ -309,3 +309,39 @@ def test_attack_budget_flag_overrides_the_spec(tmp_path):
     assert quick.attacks.budget == "quick" and quick.attacks.rmle.steps == 9
     assert quick.attacks.hybrid.steps == QUICK_BUDGET["hybrid"]["steps"]
     assert load_spec(spec).attacks.budget == "full"
+
+
+@pytest.mark.parametrize(("key", "value", "kind"), [
+    ("criterion", [1], "table"), ("accuracy", "high", "number"), ("defence", 3, "string"),
+    ("accuracy_drop", True, "number"),
+])
+def test_summarize_names_a_key_of_the_wrong_type(run_dir, capsys, key, value, kind):
+    doc = json.loads((run_dir / "results.json").read_text())
+    doc["rows"][0][key] = value
+    (run_dir / "results.json").write_text(json.dumps(doc))
+    assert cli.main(["summarize", str(run_dir)]) == 2
+    assert _error_line(capsys).startswith(f"siftfunnel: error: runs: {run_dir / 'results.json'}: rows[0].{key} must "
+                                          f"be a {kind}")
+
+
+def test_a_spec_that_is_not_text_names_the_file(tmp_path, capsys, no_work):
+    path = tmp_path / "spec.toml"
+    path.write_bytes(b"\x00\xff\xfe")
+    assert cli.main(["run", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert _error_line(capsys) == f"siftfunnel: error: spec: {path} is not UTF-8 text (a TOML file is)"
+
+
+@pytest.mark.parametrize(("write", "shown"), [
+    (lambda p: p.write_bytes(b"not a zip file at all"), "is not a readable .npz dataset"),
+    (lambda p: np.savez(p, x=np.zeros((4, 8, 8)), y=np.array([0, 1, "a", None], dtype=object)),
+     "is not a readable .npz dataset"),
+    (lambda p: np.savez(p, x=np.full((4, 8, 8), np.nan), y=np.arange(4)), "[x]: images contain NaN"),
+])
+def test_a_bad_npz_dataset_names_the_file(tmp_path, write, shown):
+    from sift_reference.readers import read_npz_dataset
+
+    path = tmp_path / "set.npz"
+    write(path)
+    with pytest.raises(ValueError) as info:
+        read_npz_dataset(path)
+    assert str(info.value).startswith(f"path: {path}") and shown in str(info.value)

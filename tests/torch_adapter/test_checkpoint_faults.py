@@ -155,3 +155,25 @@ def test_plain_save_keeps_no_previous_file(tmp_path):
         st.save_checkpoint({"model": {"w": torch.full((2,), v)}}, tmp_path / "model.pt")
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
     assert float(st.load_checkpoint(tmp_path / "model.pt")["model"]["w"][0]) == 1.0
+
+
+@pytest.mark.parametrize("content", [b"\x00garbage" * 8, b"half", pytest.param(None, id="pickle")])
+def test_loading_an_unreadable_file_names_it(tmp_path, reference, content):
+    path = tmp_path / "c.pt"
+    if content is None:  # a pickle that would run code: refused by the restricted unpickler, nothing runs
+        import pickle
+
+        path.write_bytes(pickle.dumps(os.system))
+    else:
+        path.write_bytes((reference[1] / "last.pt").read_bytes()[: len(content) * 100] if content == b"half"
+                         else content)
+    with pytest.raises(ckpt.UNREADABLE) as info:
+        st.load_checkpoint(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("device", ["cuda", "cuda:7"])
+def test_an_unavailable_device_is_named_before_training(device):
+    with pytest.raises(ValueError, match=f"device: '{device}' is not available"):
+        Trainer(_model(), st.SiftFunnelLoss(), TrainConfig(epochs=1, device=device, progress=False))

@@ -84,3 +84,12 @@ def test_onnx_features_checks_the_sample_shape(tmp_path):
     path = st.export_onnx(torch.nn.Conv2d(1, 2, 3), tmp_path / "e.onnx", input_shape=(1, 8, 8))
     with pytest.raises(ValueError, match=r"x must have shape \(N, 1, 8, 8\)"):
         st.onnx_features(path, np.zeros((2, 1, 9, 9), np.float32))
+
+
+def test_onnx_features_names_a_missing_or_unloadable_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="path: no ONNX file"):
+        st.onnx_features(tmp_path / "absent.onnx", np.zeros((1, 1, 8, 8), np.float32))
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00not a protobuf" * 4)
+    with pytest.raises(ValueError, match=f"path: '{bad}' is not a loadable ONNX model"):
+        st.onnx_features(bad, np.zeros((1, 1, 8, 8), np.float32))
