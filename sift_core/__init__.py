@@ -14,6 +14,7 @@ from importlib.metadata import version as _dist_version
 from .dependence import distance_correlation, distance_covariance, distance_variance, hsic
 from .objective import (
     bido_terms,
+    distillation_kl,
     gaussian_kl,
     label_smoothed_cross_entropy,
     nopeek_terms,
@@ -58,6 +59,7 @@ __all__ = [
     "siftfunnel_terms",
     "nopeek_terms",
     "bido_terms",
+    "distillation_kl",
     "gaussian_kl",
     "__version__",
 ]

@@ -11,7 +11,9 @@ composes its loss by calling these functions, so the formulas live here only:
 * :func:`nopeek_terms` -- ``CE + w dCor(x, z)`` (Vepakomma et al. 2020);
 * :func:`bido_terms` -- ``CE + w_x HSIC(x, z) - w_y HSIC(z, y)`` (Peng et al. 2022);
 * :func:`gaussian_kl` -- ``KL(N(mu, diag sigma^2) || N(0, I))`` of a
-  variational information bottleneck (MID, Wang et al. 2021).
+  variational information bottleneck (MID, Wang et al. 2021);
+* :func:`distillation_kl` -- ``T^2 KL(softmax(t/T) || softmax(s/T))``, the
+  optional term that distils a trained teacher's soft labels into the model.
 
 Inputs are numpy arrays (results are np.float64) or tensors of one framework
 (results are differentiable scalar tensors on the tensors' device).  Terms are
@@ -39,6 +41,7 @@ __all__ = [
     "nopeek_terms",
     "bido_terms",
     "gaussian_kl",
+    "distillation_kl",
 ]
 
 
@@ -207,6 +210,34 @@ def gaussian_kl(mean: Any, logvar: Any, *, reduction: str = "mean"):
     return value
 
 
+def distillation_kl(logits: Any, teacher_logits: Any, *, temperature: float = 4.0):
+    r"""Knowledge distillation: the KL of the student's softened prediction from the teacher's.
+
+    .. math::
+        T^2\,rac{1}{n}\sum_i \sum_k q_{ik} (\log q_{ik} - \log p_{ik}),\quad
+        q = \mathrm{softmax}(t / T),\ p = \mathrm{softmax}(\ell / T)
+
+    (Hinton et al. 2015; the ``T^2`` keeps the gradient's scale independent of
+    ``T``).  ``teacher_logits`` are constants of the objective: pass them
+    without a gradient (torch: computed under ``no_grad``).  Identical logits
+    give 0.
+    """
+    check_positive(temperature, "temperature")
+    ops = get_ops(logits, teacher_logits)
+    logits = _as_logits(ops, logits)
+    teacher_logits = _as_logits(ops, teacher_logits)
+    if ops.shape(logits) != ops.shape(teacher_logits):
+        raise ValueError(f"teacher_logits must have the shape of logits {ops.shape(logits)}; "
+                         f"got {ops.shape(teacher_logits)}")
+    t = float(temperature)
+    logq = ops.log_softmax(teacher_logits / t, axis=-1)
+    logp = ops.log_softmax(logits / t, axis=-1)
+    value = (t * t) * ops.mean(ops.sum(ops.exp(logq) * (logq - logp), axis=1))
+    if ops is NUMPY:
+        return np.float64(value)
+    return value
+
+
 def _total(terms: dict, weights: dict):
     total = None
     for name, w in weights.items():
@@ -230,6 +261,9 @@ def siftfunnel_terms(
     unbiased: bool = False,
     include_diagonal: bool = False,
     dependence_batch: tuple | None = None,
+    teacher_logits: Any = None,
+    distill: float = 0.0,
+    temperature: float = 4.0,
 ) -> dict:
     r"""The terms of the SiftFunnel training objective and their weighted sum.
 
@@ -251,6 +285,11 @@ def siftfunnel_terms(
     z_all)`` computes the dCor term on that larger batch instead (e.g. the
     batch gathered from every data-parallel worker); the other terms are
     per-sample averages and use the local batch.
+
+    ``distill > 0`` adds ``distill * distillation_kl(logits, teacher_logits,
+    temperature=temperature)`` as the term ``"distill"``: the soft labels of a
+    trained (undefended) teacher on the same inputs, which speed up the
+    funnel model's learning (not part of the authors' objective; off by default).
     """
     weights = {
         "task": _weight(alpha, "alpha"),
@@ -258,6 +297,8 @@ def siftfunnel_terms(
         "l1": _weight(lambda_1, "lambda_1"),
         "redundancy": _weight(gamma, "gamma"),
     }
+    if _weight(distill, "distill") > 0 and teacher_logits is None:
+        raise ValueError("teacher_logits: required when distill > 0 (the teacher's logits on this batch)")
     ops = get_ops(x, z, logits)
     task = label_smoothed_cross_entropy(logits, labels, epsilon=epsilon, num_classes=num_classes, kl=True)
     dx, dz = (x, z) if dependence_batch is None else _pair(dependence_batch)
@@ -271,6 +312,9 @@ def siftfunnel_terms(
     }
     if ops is NUMPY:
         terms["l1"] = np.float64(terms["l1"])
+    if distill > 0:
+        terms["distill"] = distillation_kl(logits, teacher_logits, temperature=temperature)
+        weights["distill"] = float(distill)
     terms["total"] = _total(terms, weights)
     return terms
 

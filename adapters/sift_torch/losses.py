@@ -144,6 +144,12 @@ class SiftFunnelLoss(FeatureLoss):
     ``loss = criterion(x, z, logits, labels)``; afterwards ``criterion.terms``
     holds ``task``, ``dcor``, ``l1``, ``redundancy``, ``total`` and ``nonzero``
     as detached tensors (no host synchronisation).
+
+    ``teacher`` (a trained model mapping the same inputs to logits, e.g. the
+    undefended split model) with ``distill > 0`` adds ``distill *
+    T^2 KL(softmax(t/T) || softmax(logits/T))`` (:func:`sift_core.distillation_kl`,
+    term ``distill``); the teacher runs in evaluation mode without gradients
+    and is not part of the criterion's parameters or state.
     """
 
     def __init__(
@@ -159,19 +165,36 @@ class SiftFunnelLoss(FeatureLoss):
         penalty_batch: str = "global",
         check_dead: bool = True,
         check_every: int = 50,
+        teacher: nn.Module | None = None,
+        distill: float = 0.0,
+        temperature: float = 4.0,
     ):
         super().__init__(penalty_batch=penalty_batch, check_dead=check_dead, check_every=check_every)
         self.settings = dict(alpha=alpha, beta=beta, lambda_1=lambda_1, gamma=gamma, epsilon=epsilon,
                              unbiased=bool(unbiased), include_diagonal=bool(include_diagonal))
+        if teacher is not None and not isinstance(teacher, nn.Module):
+            raise TypeError(f"teacher must be a torch.nn.Module; got {type(teacher).__name__}")
+        self.settings.update(distill=distill, temperature=temperature)
+        # a tuple keeps the teacher out of this module's parameters, state dict and .to()
+        self._teacher = (teacher,) if teacher is not None and distill else ()
         # validate now (a scalar batch through the core) rather than at the first step
         sift_core.siftfunnel_terms(
             torch.zeros(4, 1), torch.arange(8.0).reshape(4, 2, 1, 1), torch.zeros(4, 2), torch.tensor([0, 1, 0, 1]),
-            **self.settings,
+            teacher_logits=torch.zeros(4, 2), **self.settings,
         )
+        if distill and teacher is None:
+            raise ValueError("teacher: required when distill > 0 (a trained model giving logits for the inputs)")
 
     def compute_terms(self, x, z, logits, labels, dependence_batch):
+        teacher_logits = None
+        if self._teacher:
+            teacher = self._teacher[0]
+            teacher.to(x.device).eval()
+            with torch.no_grad():
+                teacher_logits = teacher(x).detach()
         return sift_core.siftfunnel_terms(
-            x.flatten(1), z, logits, labels, dependence_batch=dependence_batch, **self.settings
+            x.flatten(1), z, logits, labels, dependence_batch=dependence_batch, teacher_logits=teacher_logits,
+            **self.settings
         )
 
     def extra_repr(self) -> str:

@@ -41,7 +41,7 @@ import numpy as np
 from . import cache, report
 from .backends import Backend, get_backend
 from .datasets import DataSplits, load_dataset
-from .spec import ATTACKER_DIR, ExperimentSpec
+from .spec import ATTACKER_DIR, DefenceSpec, ExperimentSpec
 
 _LOG = logging.getLogger("sift_reference")
 MARKER = ".siftfunnel-run"
@@ -88,15 +88,17 @@ class _Model:
     workdir: Path
     progress: bool
     events: Path
+    teacher: _Model | None = None
     _handle: Any = None
 
     def get(self) -> Any:
         if self._handle is None:
             loaded = self.backend.load(spec=self.spec, defence=self.defence, data=self.data, workdir=self.workdir)
             if loaded is None:
+                extra = {"teacher": self.teacher.get()} if self.teacher is not None else {}
                 _event(self.events, "train", self.defence.name)
                 loaded = self.backend.train(spec=self.spec, defence=self.defence, data=self.data,
-                                            workdir=self.workdir, progress=self.progress)
+                                            workdir=self.workdir, progress=self.progress, **extra)
             else:
                 _event(self.events, "load", self.defence.name)
             self._handle = loaded
@@ -237,10 +239,11 @@ def run_defence(spec: ExperimentSpec, defence, data: DataSplits, out: Path, *, b
     ``out/cache/<defence>``. Returns (its results row, its unit timings)."""
     events = out / "events.jsonl"
     d_dict = next(d for d in spec_dict["defences"] if d["name"] == defence.name)
-    train_key = cache.settings_hash(backend.name, getattr(backend, "version", ""), data_key,
-                                    spec_dict["model"], spec_dict["training"], d_dict, spec.seed)
+    train_key = _train_key(backend, data_key, spec_dict, d_dict, spec.seed)
     ddir = out / "cache" / defence.name
-    model = _Model(backend, spec, defence, data, ddir / f"train-{train_key}", progress, events)
+    teacher = teacher_model(spec, data, out, backend=backend, progress=progress, spec_dict=spec_dict,
+                            data_key=data_key) if distils(defence) else None
+    model = _Model(backend, spec, defence, data, ddir / f"train-{train_key}", progress, events, teacher)
     attacker_dir = out / "cache" / ATTACKER_DIR
     units: dict[str, tuple[str, Any]] = {
         "model": (train_key, lambda m=model: _evaluate_model(backend, m.get(), data)),
@@ -282,6 +285,27 @@ def run_defence(spec: ExperimentSpec, defence, data: DataSplits, out: Path, *, b
     attacks = {a: results[a] for a in spec.attacks.suite}
     row = {"defence": defence.name, **results["model"], "criterion": results["criterion"], "attacks": attacks}
     return row, timings
+
+
+def _train_key(backend: Backend, data_key: str, spec_dict: dict, d_dict: dict, seed: int) -> str:
+    return cache.settings_hash(backend.name, getattr(backend, "version", ""), data_key, spec_dict["model"],
+                               spec_dict["training"], d_dict, seed)
+
+
+def distils(defence) -> bool:
+    """Whether the defence trains with the undefended model's soft labels (SiftFunnel's ``distill > 0``)."""
+    return defence.kind == "siftfunnel" and float(defence.params.get("distill", 0.0)) > 0
+
+
+def teacher_model(spec: ExperimentSpec, data: DataSplits, out: Path, *, backend: Backend, progress: bool,
+                  spec_dict: dict, data_key: str) -> _Model:
+    """The distillation teacher: the undefended model of this spec and seed, in the cache folder (and
+    with the key) of a plain ``kind = "none"`` defence named "none", so a run that also lists that
+    defence trains it once."""
+    d_dict = {"name": "none", "kind": "none"}
+    key = _train_key(backend, data_key, spec_dict, d_dict, spec.seed)
+    return _Model(backend, spec, DefenceSpec(name="none", kind="none", params={}), data,
+                  out / "cache" / "none" / f"train-{key}", progress, out / "events.jsonl")
 
 
 def _guarded(compute, attack: str) -> dict:

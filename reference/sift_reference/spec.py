@@ -49,6 +49,9 @@ DEFENCE_KEYS: dict[str, dict[str, tuple[str, Any]]] = {
         "lambda_1": (_NONNEG, 0.03),
         "epsilon": (_UNIT_OPEN, 0.25),
         "funnel_channels": ("int_pos", 12),
+        # distillation from the undefended model of the same spec and seed (trained once, reused)
+        "distill": (_NONNEG, 0.0),
+        "temperature": (_POS, 4.0),
     },
     "noise": {"sigma": (_POS, 0.8)},
     "dropout": {"rate": (_UNIT_OPEN, 0.8)},

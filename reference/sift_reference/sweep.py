@@ -26,7 +26,7 @@ from typing import Any
 
 from . import cache
 from .executors import Unit, make_executor, set_threads
-from .runner import load_spec_data, prepare_out, run_defence, run_experiment
+from .runner import distils, load_spec_data, prepare_out, run_defence, run_experiment, teacher_model
 from .spec import ATTACKER_DIR, ExperimentSpec, SpecError, spec_from_dict
 from .sweep_spec import points, seed_spec, sweep_of
 
@@ -59,13 +59,18 @@ def run_unit(spec_dict: dict, run_dir: str, unit: str, threads: int | None, back
     info: dict[str, Any] = {"unit": unit, "pid": os.getpid(), "host": os.uname().nodename if hasattr(os, "uname")
                             else ""}
     if unit == ATTACKER_DIR:
-        record = out / "cache" / ATTACKER_DIR / "prepare.json"
-        key = cache.settings_hash(backend.name, getattr(backend, "version", ""), data_key,
-                                  spec.attacks.settings("generative"), spec.seed)
-        backend.prepare_attacker("generative", aux_x=data.attacker_aux.x, cfg=spec.attacks.generative,
-                                 seed=spec.seed, progress=False, cache_dir=out / "cache" / ATTACKER_DIR)
-        if cache.load_unit(record, key) is None:  # keep the time of the training, not of a later load
-            cache.save_unit(record, key, {"attack": "generative"}, seconds=time.perf_counter() - t0)
+        if "generative" in spec.attacks.suite and hasattr(backend, "prepare_attacker"):
+            record = out / "cache" / ATTACKER_DIR / "prepare.json"
+            key = cache.settings_hash(backend.name, getattr(backend, "version", ""), data_key,
+                                      spec.attacks.settings("generative"), spec.seed)
+            backend.prepare_attacker("generative", aux_x=data.attacker_aux.x, cfg=spec.attacks.generative,
+                                     seed=spec.seed, progress=False, cache_dir=out / "cache" / ATTACKER_DIR)
+            if cache.load_unit(record, key) is None:  # keep the time of the training, not of a later load
+                cache.save_unit(record, key, {"attack": "generative"}, seconds=time.perf_counter() - t0)
+        if any(distils(d) for d in spec.defences):  # before the points, which would otherwise race to train it
+            out.mkdir(parents=True, exist_ok=True)
+            teacher_model(spec, data, out, backend=backend, progress=False, spec_dict=spec.to_dict(),
+                          data_key=data_key).get()
     else:
         defence = next((d for d in spec.defences if d.name == unit), None)
         if defence is None:
@@ -117,10 +122,13 @@ def plan(spec: ExperimentSpec, out: Path, *, threads: int | None, backend=None) 
         seed_specs[s] = d
         first = None
         has_prepare = backend is None or hasattr(backend, "prepare_attacker")
-        if "generative" in spec.attacks.suite and has_prepare:
+        # one unit per seed before its points: the attacker's generator and the distillation teacher
+        jobs = (["generator"] if "generative" in spec.attacks.suite and has_prepare else []) + \
+            (["teacher"] if any(distils(d) for d in sspec.defences) else [])
+        if jobs:
             first = f"{s}/{ATTACKER_DIR}"
             units.append(Unit(key=first, fn=run_unit, args=(d, str(seed_dir(out, s)), ATTACKER_DIR, threads, backend),
-                              label=f"seed {s}: generator"))
+                              label=f"seed {s}: {' and '.join(jobs)}"))
         for p in points(sweep, spec.defences):
             units.append(Unit(key=f"{s}/{p.name}", fn=run_unit, args=(d, str(seed_dir(out, s)), p.name, threads,
                                                                        backend), after=first,

@@ -139,3 +139,38 @@ def test_nopeek_and_bido_terms():
     assert b["hsic_xz"] == pytest.approx(sift_core.hsic(x, z))
     assert b["hsic_zy"] == pytest.approx(sift_core.hsic(z, y))
     assert b["total"] == pytest.approx(b["task"] + 0.2 * b["hsic_xz"] - 0.7 * b["hsic_zy"])
+
+
+def _softmax(a):
+    e = np.exp(a - a.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 4.0])
+def test_distillation_kl_equals_the_plain_formula(temperature):
+    rng = np.random.default_rng(0)
+    s, t = rng.normal(size=(6, 5)) * 3, rng.normal(size=(6, 5)) * 3
+    q, p = _softmax(t / temperature), _softmax(s / temperature)
+    want = temperature ** 2 * np.mean([sum(q[i, k] * math.log(q[i, k] / p[i, k]) for k in range(5)) for i in range(6)])
+    got = sift_core.distillation_kl(s, t, temperature=temperature)
+    assert got == pytest.approx(want, rel=1e-10)
+    assert sift_core.distillation_kl(s, s, temperature=temperature) == pytest.approx(0.0, abs=1e-12)
+    assert sift_core.distillation_kl(s, s + 7.0) == pytest.approx(0.0, abs=1e-12)  # softmax ignores a shift
+
+
+def test_siftfunnel_terms_add_the_weighted_distillation_term():
+    rng = np.random.default_rng(1)
+    x, z = rng.normal(size=(8, 12)), rng.normal(size=(8, 3, 2, 2))
+    logits, teacher, labels = rng.normal(size=(8, 4)), rng.normal(size=(8, 4)), rng.integers(0, 4, 8)
+    plain = sift_core.siftfunnel_terms(x, z, logits, labels)
+    with_kd = sift_core.siftfunnel_terms(x, z, logits, labels, teacher_logits=teacher, distill=2.0, temperature=3.0)
+    kd = sift_core.distillation_kl(logits, teacher, temperature=3.0)
+    assert with_kd["distill"] == pytest.approx(kd)
+    assert with_kd["total"] == pytest.approx(plain["total"] + 2.0 * kd)
+    assert "distill" not in sift_core.siftfunnel_terms(x, z, logits, labels, teacher_logits=teacher)
+    with pytest.raises(ValueError, match="teacher_logits"):
+        sift_core.siftfunnel_terms(x, z, logits, labels, distill=1.0)
+    with pytest.raises(ValueError, match="temperature"):
+        sift_core.distillation_kl(logits, teacher, temperature=0.0)
+    with pytest.raises(ValueError, match="teacher_logits must have the shape"):
+        sift_core.distillation_kl(logits, teacher[:, :3])

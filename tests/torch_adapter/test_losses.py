@@ -153,3 +153,34 @@ def test_unbiased_and_diagonal_options_reach_the_core():
     xn, zn = x.numpy(), z.numpy()
     assert float(fn.terms["dcor"]) == pytest.approx(sift_core.distance_correlation(xn, zn, squared=True, unbiased=True))
     assert float(fn.terms["redundancy"]) == pytest.approx(sift_core.channel_redundancy(zn, include_diagonal=True))
+
+
+def test_distillation_from_a_teacher_matches_torch_and_trains_the_student_only():
+    x, z, logits, labels = _batch(seed=3)
+    teacher = nn.Sequential(nn.Flatten(), nn.Linear(36, 5)).double()
+    teacher.train()  # the loss must switch it to evaluation mode and keep its gradients off
+    plain = st.SiftFunnelLoss()
+    loss = st.SiftFunnelLoss(teacher=teacher, distill=2.0, temperature=3.0)
+    logits = logits.clone().requires_grad_(True)
+    total = loss(x, z, logits, labels)
+    with torch.no_grad():
+        t = teacher(x)
+    kd = 9.0 * F.kl_div(F.log_softmax(logits / 3.0, 1), F.log_softmax(t / 3.0, 1), reduction="batchmean",
+                        log_target=True)
+    assert float(loss.terms["distill"]) == pytest.approx(float(kd), rel=1e-9)
+    assert float(total) == pytest.approx(float(plain(x, z, logits, labels)) + 2.0 * float(kd), rel=1e-9)
+    total.backward()
+    assert logits.grad is not None and all(p.grad is None for p in teacher.parameters())
+    assert not teacher.training
+    assert not list(loss.parameters()) and not loss.state_dict()  # the teacher is not the criterion's state
+
+
+def test_distillation_settings_are_validated():
+    with pytest.raises(ValueError, match="teacher"):
+        st.SiftFunnelLoss(distill=1.0)
+    with pytest.raises(TypeError, match="teacher"):
+        st.SiftFunnelLoss(teacher="model", distill=1.0)
+    with pytest.raises(ValueError, match="distill"):
+        st.SiftFunnelLoss(teacher=nn.Linear(2, 2), distill=-1.0)
+    with pytest.raises(ValueError, match="temperature"):
+        st.SiftFunnelLoss(teacher=nn.Linear(2, 2), distill=1.0, temperature=0)

@@ -30,9 +30,11 @@ class Backend(Protocol):
     def check(self, spec) -> None:
         """Raise :class:`~sift_reference.spec.SpecError` for settings this backend cannot run (optional)."""
 
-    def train(self, *, spec, defence, data, workdir: Path, progress: bool) -> Any:
+    def train(self, *, spec, defence, data, workdir: Path, progress: bool, teacher: Any = None) -> Any:
         """Train edge + cloud of ``defence`` on ``data.target_train``; checkpoint in ``workdir`` (resuming
-        from a checkpoint found there) and save the final model there. Returns a model handle."""
+        from a checkpoint found there) and save the final model there. Returns a model handle.
+        ``teacher``: the handle of the trained undefended model, given when the defence distils
+        (SiftFunnel's ``distill > 0``); a backend that cannot distil refuses it in :meth:`check`."""
 
     def load(self, *, spec, defence, data, workdir: Path) -> Any | None:
         """The finished model saved in ``workdir`` by :meth:`train`, or None when there is none."""

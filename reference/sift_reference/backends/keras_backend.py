@@ -144,6 +144,10 @@ class KerasBackend:
         if spec.model.architecture != "cnn" and any(d.kind == "siftfunnel" for d in spec.defences):
             raise SpecError(f"model.architecture: the Keras backend builds the SiftFunnel edge for 'cnn' only; "
                             f"got {spec.model.architecture!r} (use --backend torch)")
+        for d in spec.defences:
+            if d.kind == "siftfunnel" and d.params.get("distill", 0.0) > 0:
+                raise SpecError(f"defences.{d.name}.distill: the Keras backend does not distil yet; "
+                                "set it to 0 or use --backend torch")
         if keras.backend.backend() != "tensorflow":
             raise SpecError(f"experiment.backend: edge FLOPs are counted on Keras's TensorFlow backend only; "
                             f"KERAS_BACKEND is {keras.backend.backend()!r}")
@@ -152,6 +156,8 @@ class KerasBackend:
         arch, width = spec.model.architecture, spec.model.width
         params = dict(defence.params)
         if defence.kind == "siftfunnel":
+            params.pop("distill", None)  # 0 here: check() refuses distillation
+            params.pop("temperature", None)
             edge, cloud = sift_keras.funnel_split(data.num_classes, out_channels=params.pop("funnel_channels"),
                                                   base_channels=width, mid_channels=max(1, width // 4),
                                                   input_shape=input_shape)
@@ -165,7 +171,9 @@ class KerasBackend:
         model.build((None, *input_shape))
         return model
 
-    def train(self, *, spec, defence, data, workdir: Path, progress: bool):
+    def train(self, *, spec, defence, data, workdir: Path, progress: bool, teacher=None):
+        if teacher is not None:
+            raise ValueError("teacher: the Keras backend does not distil yet")
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         keras.utils.set_random_seed(spec.seed)

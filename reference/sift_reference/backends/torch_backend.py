@@ -37,6 +37,10 @@ def defence_settings(defence) -> tuple[dict, dict]:
     return params, build
 
 
+#: SiftFunnel settings of the distillation (spec keys), which the loss takes with its teacher
+DISTILL_KEYS = ("distill", "temperature")
+
+
 @dataclass
 class TorchModel:
     """A trained split model and the (C, H, W) shape of its inputs."""
@@ -67,6 +71,7 @@ class TorchBackend:
         c, h, w = data.image_shape
         if h != w:
             raise ValueError(f"dataset.image_size: square images are required; got {h}x{w}")
+        settings = {k: v for k, v in settings.items() if k not in DISTILL_KEYS}  # the loss's, not the model's
         return sift_torch.build_split(
             spec.model.architecture, defence=sift_torch.make_defence(defence.kind, **settings),
             in_channels=c, image_size=h, num_classes=data.num_classes, width=spec.model.width,
@@ -76,10 +81,17 @@ class TorchBackend:
     def _device(self, spec) -> torch.device:
         return torch.device(spec.training.device)
 
-    def train(self, *, spec, defence, data, workdir: Path, progress: bool):
+    def train(self, *, spec, defence, data, workdir: Path, progress: bool, teacher: TorchModel | None = None):
         workdir = Path(workdir)
         model = self._build(spec, defence, data)
-        criterion = sift_torch.make_defence(defence.kind, **defence_settings(defence)[0]).criterion()
+        settings = defence_settings(defence)[0]
+        if settings.get("distill"):
+            if teacher is None:
+                raise ValueError(f"defences.{defence.name}.distill: needs the trained undefended model (teacher)")
+            settings["teacher"] = teacher.model
+        else:
+            settings = {k: v for k, v in settings.items() if k not in DISTILL_KEYS}
+        criterion = sift_torch.make_defence(defence.kind, **settings).criterion()
         config = sift_torch.TrainConfig(
             epochs=defence.epochs or spec.training.epochs, batch_size=spec.training.batch_size,
             lr=defence.lr or spec.training.lr, lr_schedule=spec.training.lr_schedule, seed=spec.seed,
