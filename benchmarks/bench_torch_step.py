@@ -5,8 +5,9 @@
 
 A step is zero_grad + forward + loss + backward + Adam step.  The two kinds of
 step alternate, so machine load affects both alike; medians are reported.
-Target: SiftFunnel / CE at most 1.15.  For reference it also times a step of
-the undefended CNN split (the authors' code took about 1.7x that, METHOD.md
+Target: SiftFunnel / CE at most 1.15.  It also times SiftFunnel with
+distillation (``distill=2``: a forward pass of an undefended teacher per step)
+and, for reference, a step of the undefended CNN split (the authors' code took about 1.7x that, METHOD.md
 section 7).  On CUDA it checks that the loss path never synchronises with
 the host (``torch.cuda.set_sync_debug_mode("error")``): the penalties stay on
 the device.
@@ -30,8 +31,8 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def make_step(model, loss_kind, x, y, opt):
-    sift = st.SiftFunnelLoss(check_dead=False)
+def make_step(model, loss_kind, x, y, opt, teacher=None):
+    sift = st.SiftFunnelLoss(check_dead=False, teacher=teacher, distill=2.0 if teacher is not None else 0.0)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -101,6 +102,10 @@ def main(argv=None) -> None:
         "funnel+siftfunnel": make_step(funnel, "sift", x, y, torch.optim.Adam(funnel.parameters(), lr=2e-3)),
         "undefended+ce": make_step(plain, "ce", x, y, torch.optim.Adam(plain.parameters(), lr=2e-3)),
     }
+    # distillation: the teacher (an undefended model of the same size) runs a forward pass per step
+    teacher = st.build_split(args.arch, **{**kw, "seed": 1}).to(device).eval()
+    steps["funnel+sift+distill"] = make_step(funnel, "sift", x, y, torch.optim.Adam(funnel.parameters(), lr=2e-3),
+                                             teacher=teacher)
     time_steps(steps, args.warmup, device)
     med = time_steps(steps, args.rounds, device)
 
@@ -123,6 +128,10 @@ def main(argv=None) -> None:
     ratio = med["funnel+siftfunnel"] / med["funnel+ce"]
     print(f"ratio SiftFunnel step / CE step (same model): {ratio:.3f}  (target <= 1.15)")
     print(f"ratio SiftFunnel step / undefended CNN CE step: {med['funnel+siftfunnel'] / med['undefended+ce']:.3f}")
+    print(f"ratio SiftFunnel + distillation step / CE step (same model): "
+          f"{med['funnel+sift+distill'] / med['funnel+ce']:.3f}")
+    print(f"ratio SiftFunnel + distillation step / undefended CNN CE step: "
+          f"{med['funnel+sift+distill'] / med['undefended+ce']:.3f}")
     if device.type == "cuda":
         print("host synchronisation check:", check_no_host_sync(funnel, x, y))
 

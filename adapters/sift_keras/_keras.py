@@ -40,6 +40,9 @@ def batch_norm(**kwargs):
     """BatchNormalization with PyTorch's defaults (momentum 0.1 there, 0.9 in Keras's convention; eps 1e-5).
 
     Keras's default momentum 0.99 leaves the moving statistics far from the
-    data after the few hundred steps of a short run, and inference then fails.
+    data after the few hundred steps of a short run, and inference then fails;
+    the first batches are averaged exactly (:class:`sift_keras.norm.BatchNormalization`).
     """
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, **kwargs)
+    from .norm import BatchNormalization  # the debiased layer; norm imports this module
+
+    return BatchNormalization(momentum=0.9, epsilon=1e-5, **kwargs)

@@ -2,7 +2,8 @@
 
 Edge: a shallow conv block (or any existing edge as ``trunk``), SE, triplet
 attention, then the *funnel*: 1x1 convolutions narrowing the channels
-(C -> 16 -> 12) with 3x3/5x5 convolutions between, then SE and CBAM.
+(C -> 16 -> 12) with 3x3/5x5 convolutions between, then SE and CBAM, then
+standardisation and the output activation (as ``sift_torch``).
 Cloud: 3x3 convolutions projecting the few channels back up, BN, ReLU, triplet
 attention, then the rest of the classifier (the CNN tail, or any existing cloud
 as ``tail``).
@@ -45,14 +46,20 @@ class FunnelHead(keras.layers.Layer):
 
     conv1x1(C -> ``mid_channels``) -> BN -> ReLU -> [max-pool 2] ->
     conv1x1(-> ``out_channels``) -> conv3x3 -> SiLU -> conv1x1 -> conv3x3 ->
-    conv5x5 -> ``output_activation`` -> SE(``out_se_reduction``) -> CBAM(``cbam_ratio``).
+    conv5x5 -> SE(``out_se_reduction``) -> CBAM(``cbam_ratio``) -> standardise ->
+    ``output_activation``.  ``output_norm=False`` gives the authors' order
+    (``... conv5x5 -> output_activation -> SE -> CBAM``, no standardisation);
+    see ``sift_torch.FunnelEdge`` for why the default standardises z.
     """
 
     def __init__(self, out_channels: int = 12, *, mid_channels: int = 16, pool: bool = False,
                  output_activation: str = "leaky_relu", negative_slope: float = 0.1, out_se_reduction: int = 4,
-                 cbam_ratio: int = 6, **kwargs):
+                 cbam_ratio: int = 6, output_norm: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.out_channels = check_positive_int(out_channels, "out_channels")
+        if not isinstance(output_norm, bool):
+            raise TypeError(f"output_norm must be a bool; got {type(output_norm).__name__}")
+        self.output_norm = output_norm
         self.mid_channels = check_positive_int(mid_channels, "mid_channels")
         self.pool = bool(pool)
         make_activation(output_activation, negative_slope=negative_slope)  # validates the name
@@ -68,10 +75,13 @@ class FunnelHead(keras.layers.Layer):
             conv(self.mid_channels, 1), batch_norm(), keras.layers.Activation("relu"),
             *([keras.layers.MaxPooling2D(2)] if self.pool else []),
             conv(c, 1), conv(c, 3), keras.layers.Activation("silu"), conv(c, 1), conv(c, 3), conv(c, 5),
-            make_activation(self.output_activation, negative_slope=self.negative_slope),
-            SqueezeExcitation(self.out_se_reduction, data_format="channels_last"),
-            CBAM(self.cbam_ratio, data_format="channels_last"),
         ]
+        act = make_activation(self.output_activation, negative_slope=self.negative_slope)
+        attention = [SqueezeExcitation(self.out_se_reduction, data_format="channels_last"),
+                     CBAM(self.cbam_ratio, data_format="channels_last")]
+        # standardised: the cloud is batch-normalised, so without it L1 shrinks z's scale freely
+        self.layers_ += [*attention, batch_norm(center=False, scale=False), act] if self.output_norm \
+            else [act, *attention]
         shape = tuple(input_shape)
         for layer in self.layers_:
             layer.build(shape)
@@ -92,7 +102,7 @@ class FunnelHead(keras.layers.Layer):
         return {**super().get_config(), "out_channels": self.out_channels, "mid_channels": self.mid_channels,
                 "pool": self.pool, "output_activation": self.output_activation,
                 "negative_slope": self.negative_slope, "out_se_reduction": self.out_se_reduction,
-                "cbam_ratio": self.cbam_ratio}
+                "cbam_ratio": self.cbam_ratio, "output_norm": self.output_norm}
 
 
 @serializable
@@ -112,13 +122,16 @@ class FunnelEdge(Sequence):
     output_activation : "leaky_relu" (default, slope ``negative_slope``), "relu"
         (the authors'), "identity", "tanh", "silu".
     se_reduction, out_se_reduction, cbam_ratio : attention bottlenecks (32, 4, 6).
+    output_norm : standardise z (batch norm without affine parameters) before
+        the output activation (default, as ``sift_torch``); False: the authors' edge.
 
     Input and output are channels-last.
     """
 
     def __init__(self, trunk=None, *, out_channels: int = 12, mid_channels: int = 16, pool: bool | None = None,
                  base_channels: int = 64, output_activation: str = "leaky_relu", negative_slope: float = 0.1,
-                 se_reduction: int = 32, out_se_reduction: int = 4, cbam_ratio: int = 6, **kwargs):
+                 se_reduction: int = 32, out_se_reduction: int = 4, cbam_ratio: int = 6, output_norm: bool = True,
+                 **kwargs):
         super().__init__(**kwargs)
         self.base_channels = check_positive_int(base_channels, "base_channels")
         self.se_reduction = check_positive_int(se_reduction, "se_reduction")
@@ -128,7 +141,8 @@ class FunnelEdge(Sequence):
         self.trunk = ConvBlock(self.base_channels, name="trunk") if trunk is None else trunk
         self.head = FunnelHead(out_channels, mid_channels=mid_channels, pool=(trunk is None) if pool is None else pool,
                                output_activation=output_activation, negative_slope=negative_slope,
-                               out_se_reduction=out_se_reduction, cbam_ratio=cbam_ratio, name="funnel")
+                               out_se_reduction=out_se_reduction, cbam_ratio=cbam_ratio, output_norm=output_norm,
+                               name="funnel")
         self.out_channels = self.head.out_channels
         self.blocks = [self.trunk, SqueezeExcitation(self.se_reduction, data_format="channels_last", name="se"),
                        TripletAttention(data_format="channels_last", name="triplet"), self.head]
@@ -139,7 +153,7 @@ class FunnelEdge(Sequence):
                 "out_channels": h.out_channels, "mid_channels": h.mid_channels, "pool": h.pool,
                 "base_channels": self.base_channels, "output_activation": h.output_activation,
                 "negative_slope": h.negative_slope, "se_reduction": self.se_reduction,
-                "out_se_reduction": h.out_se_reduction, "cbam_ratio": h.cbam_ratio}
+                "out_se_reduction": h.out_se_reduction, "cbam_ratio": h.cbam_ratio, "output_norm": h.output_norm}
 
     @classmethod
     def from_config(cls, config):
