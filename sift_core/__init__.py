@@ -16,6 +16,7 @@ from .objective import (
     bido_terms,
     distillation_kl,
     gaussian_kl,
+    mid_terms,
     label_smoothed_cross_entropy,
     nopeek_terms,
     siftfunnel_terms,
@@ -61,6 +62,7 @@ __all__ = [
     "bido_terms",
     "distillation_kl",
     "gaussian_kl",
+    "mid_terms",
     "__version__",
 ]
 

@@ -11,7 +11,8 @@ composes its loss by calling these functions, so the formulas live here only:
 * :func:`nopeek_terms` -- ``CE + w dCor(x, z)`` (Vepakomma et al. 2020);
 * :func:`bido_terms` -- ``CE + w_x HSIC(x, z) - w_y HSIC(z, y)`` (Peng et al. 2022);
 * :func:`gaussian_kl` -- ``KL(N(mu, diag sigma^2) || N(0, I))`` of a
-  variational information bottleneck (MID, Wang et al. 2021);
+  variational information bottleneck, and :func:`mid_terms` -- ``CE + w KL``
+  (MID, Wang et al. 2021);
 * :func:`distillation_kl` -- ``T^2 KL(softmax(t/T) || softmax(s/T))``, the
   optional term that distils a trained teacher's soft labels into the model.
 
@@ -41,6 +42,7 @@ __all__ = [
     "nopeek_terms",
     "bido_terms",
     "gaussian_kl",
+    "mid_terms",
     "distillation_kl",
 ]
 
@@ -208,6 +210,22 @@ def gaussian_kl(mean: Any, logvar: Any, *, reduction: str = "mean"):
     if ops is NUMPY:
         return np.float64(value)
     return value
+
+
+def mid_terms(logits: Any, labels: Any, mean: Any, logvar: Any, *, weight: float = 0.01,
+              reduction: str = "mean", num_classes: int | None = None) -> dict:
+    r"""The terms of MID's objective: ``CE + weight * KL(N(mean, exp(logvar)) || N(0, I))``.
+
+    Returns ``{"task", "kl", "total"}``: the cross-entropy of the logits
+    (:func:`label_smoothed_cross_entropy`), the bottleneck's KL
+    (:func:`gaussian_kl` with ``reduction``) and the weighted sum.  ``mean`` and
+    ``logvar`` are the bottleneck's outputs for the batch (any shape with the
+    sample axis first); the transmitted z is a sample of that Gaussian.
+    """
+    w = _weight(weight, "weight")
+    task = label_smoothed_cross_entropy(logits, labels, num_classes=num_classes)
+    kl = gaussian_kl(mean, logvar, reduction=reduction)
+    return {"task": task, "kl": kl, "total": task + w * kl}
 
 
 def distillation_kl(logits: Any, teacher_logits: Any, *, temperature: float = 4.0):

@@ -201,12 +201,9 @@ class MIDDefence(_Seeded):
         return self._sample(mean, logvar, training), {"mean": mean, "logvar": logvar}
 
     def loss_terms(self, x, z, logits, labels, aux=None, *, dependence_batch=None):
-        terms = _ce(logits, labels)
         if not aux:
             aux = dict(zip(("mean", "logvar"), self._encode(z)))
-        terms["kl"] = sift_core.gaussian_kl(aux["mean"], aux["logvar"])
-        terms["total"] = terms["task"] + self.weight * terms["kl"]
-        return terms
+        return sift_core.mid_terms(logits, as_class_indices(labels), aux["mean"], aux["logvar"], weight=self.weight)
 
     def get_config(self):
         return {**super().get_config(), "weight": self.weight, "sample_at_inference": self.sample_at_inference}

@@ -106,7 +106,9 @@ class VariationalBottleneck(nn.Module):
     A 1x1 convolution maps the edge's features to a mean and a log-variance per
     feature; training samples ``z``, evaluation transmits the mean.
     ``regularization()`` returns ``weight * KL(N(mu, sigma^2) || N(0, I))`` of the
-    last forward pass (:func:`sift_core.gaussian_kl`).
+    last forward pass (:func:`sift_core.gaussian_kl`), which the trainer adds to the
+    cross-entropy: the total of :func:`sift_core.mid_terms`, split between the
+    criterion and the layer that holds mu and sigma.
     """
 
     def __init__(self, channels: int, *, weight: float = 0.01, reduction: str = "mean"):

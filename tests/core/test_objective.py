@@ -174,3 +174,18 @@ def test_siftfunnel_terms_add_the_weighted_distillation_term():
         sift_core.distillation_kl(logits, teacher, temperature=0.0)
     with pytest.raises(ValueError, match="teacher_logits must have the shape"):
         sift_core.distillation_kl(logits, teacher[:, :3])
+
+
+def test_mid_terms_are_cross_entropy_plus_the_weighted_gaussian_kl():
+    rng = np.random.default_rng(2)
+    logits, labels = rng.normal(size=(5, 3)), rng.integers(0, 3, 5)
+    mean, logvar = rng.normal(size=(5, 4, 2, 2)), rng.normal(size=(5, 4, 2, 2))
+    t = sift_core.mid_terms(logits, labels, mean, logvar, weight=0.3)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    ce = -np.mean(np.log(p[np.arange(5), labels]))
+    kl = np.mean(0.5 * (mean ** 2 + np.exp(logvar) - logvar - 1))  # per-entry mean (reduction="mean")
+    assert t["task"] == pytest.approx(ce, rel=1e-12) and t["kl"] == pytest.approx(kl, rel=1e-12)
+    assert t["total"] == pytest.approx(ce + 0.3 * kl, rel=1e-12)
+    with pytest.raises(ValueError, match="weight"):
+        sift_core.mid_terms(logits, labels, mean, logvar, weight=-1.0)
