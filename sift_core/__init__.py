@@ -16,8 +16,8 @@ from .objective import (
     bido_terms,
     distillation_kl,
     gaussian_kl,
-    mid_terms,
     label_smoothed_cross_entropy,
+    mid_terms,
     nopeek_terms,
     siftfunnel_terms,
 )
