@@ -36,6 +36,7 @@ from .dependence import distance_correlation, hsic
 from .redundancy import channel_redundancy
 
 __all__ = [
+    "SIFTFUNNEL_DEFAULTS",
     "label_smoothed_cross_entropy",
     "smoothed_target_entropy",
     "siftfunnel_terms",
@@ -46,6 +47,10 @@ __all__ = [
     "distillation_kl",
 ]
 
+
+#: The SiftFunnel objective's default weights (the authors'), the one table that
+#: :func:`siftfunnel_terms`, both adapters' losses and the harness's spec read.
+SIFTFUNNEL_DEFAULTS: dict[str, float] = {"alpha": 5.0, "beta": 2.0, "lambda_1": 0.03, "gamma": 2.0, "epsilon": 0.25}
 
 # --------------------------------------------------------------------------- checks
 
@@ -270,11 +275,11 @@ def siftfunnel_terms(
     logits: Any,
     labels: Any,
     *,
-    alpha: float = 5.0,
-    beta: float = 2.0,
-    lambda_1: float = 0.03,
-    gamma: float = 2.0,
-    epsilon: float = 0.25,
+    alpha: float = SIFTFUNNEL_DEFAULTS["alpha"],
+    beta: float = SIFTFUNNEL_DEFAULTS["beta"],
+    lambda_1: float = SIFTFUNNEL_DEFAULTS["lambda_1"],
+    gamma: float = SIFTFUNNEL_DEFAULTS["gamma"],
+    epsilon: float = SIFTFUNNEL_DEFAULTS["epsilon"],
     num_classes: int | None = None,
     unbiased: bool = False,
     include_diagonal: bool = False,

@@ -10,6 +10,7 @@ columns or one-hot rows.
 from __future__ import annotations
 
 import sift_core
+from sift_core.objective import SIFTFUNNEL_DEFAULTS as DEFAULTS
 
 from ._keras import check_non_negative, ops, serializable
 
@@ -56,8 +57,9 @@ class SiftFunnelLoss:
 
     TERMS = ("task", "dcor", "l1", "redundancy")
 
-    def __init__(self, *, alpha: float = 5.0, beta: float = 2.0, lambda_1: float = 0.03, gamma: float = 2.0,
-                 epsilon: float = 0.25, num_classes: int | None = None, unbiased: bool = False,
+    def __init__(self, *, alpha: float = DEFAULTS["alpha"], beta: float = DEFAULTS["beta"],
+                 lambda_1: float = DEFAULTS["lambda_1"], gamma: float = DEFAULTS["gamma"],
+                 epsilon: float = DEFAULTS["epsilon"], num_classes: int | None = None, unbiased: bool = False,
                  include_diagonal: bool = False, channels_last: bool = True):
         self.alpha = check_non_negative(alpha, "alpha")
         self.beta = check_non_negative(beta, "beta")

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import sift_core
+from sift_core.objective import SIFTFUNNEL_DEFAULTS
 
 from .distributed import PENALTY_BATCHES, gather_batch, is_distributed
 
@@ -155,11 +156,11 @@ class SiftFunnelLoss(FeatureLoss):
     def __init__(
         self,
         *,
-        alpha: float = 5.0,
-        beta: float = 2.0,
-        lambda_1: float = 0.03,
-        gamma: float = 2.0,
-        epsilon: float = 0.25,
+        alpha: float = SIFTFUNNEL_DEFAULTS["alpha"],
+        beta: float = SIFTFUNNEL_DEFAULTS["beta"],
+        lambda_1: float = SIFTFUNNEL_DEFAULTS["lambda_1"],
+        gamma: float = SIFTFUNNEL_DEFAULTS["gamma"],
+        epsilon: float = SIFTFUNNEL_DEFAULTS["epsilon"],
         unbiased: bool = False,
         include_diagonal: bool = False,
         penalty_batch: str = "global",

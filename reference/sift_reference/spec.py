@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from sift_core.objective import SIFTFUNNEL_DEFAULTS
+
 from .datasets import DATASET_NAMES, FILE_FORMATS
 
 try:
@@ -43,11 +45,11 @@ _POS, _NONNEG, _UNIT, _UNIT_OPEN = "pos", "nonneg", "unit", "unit_open"
 DEFENCE_KEYS: dict[str, dict[str, tuple[str, Any]]] = {
     "none": {},
     "siftfunnel": {
-        "alpha": (_NONNEG, 5.0),
-        "beta": (_NONNEG, 2.0),
-        "gamma": (_NONNEG, 2.0),
-        "lambda_1": (_NONNEG, 0.03),
-        "epsilon": (_UNIT_OPEN, 0.25),
+        "alpha": (_NONNEG, SIFTFUNNEL_DEFAULTS["alpha"]),
+        "beta": (_NONNEG, SIFTFUNNEL_DEFAULTS["beta"]),
+        "gamma": (_NONNEG, SIFTFUNNEL_DEFAULTS["gamma"]),
+        "lambda_1": (_NONNEG, SIFTFUNNEL_DEFAULTS["lambda_1"]),
+        "epsilon": (_UNIT_OPEN, SIFTFUNNEL_DEFAULTS["epsilon"]),
         "funnel_channels": ("int_pos", 12),
         # distillation from the undefended model of the same spec and seed (trained once, reused)
         "distill": (_NONNEG, 0.0),

@@ -174,3 +174,12 @@ def test_xla_gradient_with_a_static_batch_matches_eager():
 
 def test_xla_gradient_with_a_dynamic_batch_matches_eager():
     _xla_gradient(None)
+
+
+def test_the_siftfunnel_defaults_are_the_cores():
+    import inspect
+
+    from sift_core.objective import SIFTFUNNEL_DEFAULTS
+
+    params = inspect.signature(sk.SiftFunnelLoss).parameters
+    assert {k: params[k].default for k in SIFTFUNNEL_DEFAULTS} == SIFTFUNNEL_DEFAULTS

@@ -184,3 +184,16 @@ def test_distillation_settings_are_validated():
         st.SiftFunnelLoss(teacher=nn.Linear(2, 2), distill=-1.0)
     with pytest.raises(ValueError, match="temperature"):
         st.SiftFunnelLoss(teacher=nn.Linear(2, 2), distill=1.0, temperature=0)
+
+
+def test_one_table_of_siftfunnel_defaults():
+    import inspect
+
+    from sift_core.objective import SIFTFUNNEL_DEFAULTS
+    from sift_reference.spec import DEFENCE_KEYS
+
+    for fn in (st.SiftFunnelLoss, sift_core.siftfunnel_terms):
+        params = inspect.signature(fn).parameters
+        assert {k: params[k].default for k in SIFTFUNNEL_DEFAULTS} == SIFTFUNNEL_DEFAULTS
+    assert {k: DEFENCE_KEYS["siftfunnel"][k][1] for k in SIFTFUNNEL_DEFAULTS} == SIFTFUNNEL_DEFAULTS
+    assert SIFTFUNNEL_DEFAULTS == {"alpha": 5.0, "beta": 2.0, "lambda_1": 0.03, "gamma": 2.0, "epsilon": 0.25}
