@@ -12,7 +12,8 @@ from keras import ops  # noqa: E402
 
 PACKAGE = "sift_keras"
 
-__all__ = ["keras", "ops", "PACKAGE", "serializable", "check_positive_int", "check_non_negative", "batch_norm"]
+__all__ = ["keras", "ops", "PACKAGE", "serializable", "check_positive_int", "check_non_negative", "batch_norm",
+           "require_tensorflow"]
 
 
 def serializable(cls):
@@ -46,3 +47,11 @@ def batch_norm(**kwargs):
     from .norm import BatchNormalization  # the debiased layer; norm imports this module
 
     return BatchNormalization(momentum=0.9, epsilon=1e-5, **kwargs)
+
+
+def require_tensorflow(what: str) -> None:
+    """Refuse, by name, a TensorFlow-only procedure on another Keras backend (instead of a conversion error)."""
+    name = keras.backend.backend()
+    if name != "tensorflow":
+        raise RuntimeError(f"{what} needs Keras's TensorFlow backend (KERAS_BACKEND=tensorflow); KERAS_BACKEND is "
+                           f"{name!r}. The training, the defences and the inverse-network attack run on every backend.")

@@ -1,14 +1,16 @@
-"""``SplitModel``: edge -> defence -> cloud, trained with ``model.fit`` through a custom ``train_step``.
+"""``SplitModel``: edge -> defence -> cloud, trained with ``model.fit`` on every Keras backend.
 
-Why a custom ``train_step`` and not ``add_loss``: the penalties need the input
-batch ``x``, the transmitted features ``z`` *and* the labels (BiDO's HSIC(z, y),
-the smoothed KL), and ``add_loss`` inside ``call`` never sees the labels.  The
-custom step keeps everything Keras offers: ``fit``/``evaluate``/``predict``,
-callbacks and the progress bar (each loss term is a logged metric),
-``jit_compile``, ``tf.distribute`` and the ``.keras`` format (every class is
-registered serialisable and rebuilt from its config).  The step is written for
-the TensorFlow backend (the adapter's target); the layers, losses and attacks
-use ``keras.ops`` only.
+Why ``compute_loss`` and not ``add_loss``: the penalties need the input batch
+``x``, the transmitted features ``z`` *and* the labels (BiDO's HSIC(z, y), the
+smoothed KL), and ``add_loss`` inside ``call`` never sees the labels.  Keras 3
+passes ``x``, ``y`` and the forward pass's output to ``compute_loss`` in the
+``train_step`` of each backend (TensorFlow's GradientTape, JAX's stateless
+``value_and_grad``, torch's autograd), so the objective is written once with
+``keras.ops`` and ``sift_core``, and every backend trains it.  This keeps
+everything Keras offers: ``fit``/``evaluate``/``predict``, callbacks and the
+progress bar (each loss term is a logged metric), ``jit_compile``,
+``tf.distribute`` and the ``.keras`` format (every class is registered
+serialisable and rebuilt from its config).
 
 Distributed training (``tf.distribute.MirroredStrategy``): with
 ``dependence="global"`` (the default, as in ``sift_torch`` under DDP) the
@@ -29,6 +31,7 @@ of the per-replica objective.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 from ._keras import keras, ops, serializable
@@ -43,6 +46,8 @@ TERMS = {"none": ("task",), "noise": ("task",), "dropout": ("task",), "nopeek": 
          "mid": ("task", "kl"), "bido": ("task", "hsic_xz", "hsic_zy"),
          "siftfunnel": ("task", "dcor", "l1", "redundancy")}
 
+
+_NO_SAMPLE_WEIGHT = "sample_weight is not supported by SplitModel: its penalties are batch statistics"
 
 
 class DeadFeaturesWarning(UserWarning):
@@ -115,10 +120,15 @@ class SplitModel(keras.Model):
         self.z_active = keras.metrics.Mean(name="z_active")
         self.dead_batches = keras.metrics.Sum(name="dead_batches")
         self._input_shape_seen = None
+        self._in_step = False  # True while train_step / test_step run (see `call`)
 
     # ------------------------------------------------------------------ forward
     def call(self, x, training=None):
         z = self.edge(x, training=training)
+        if self._in_step:
+            # inside train_step / test_step: compute_loss needs z and the defence's extras besides the logits
+            z_sent, aux = self.defence.transmit(z, training=training)
+            return {**aux, "logits": self.cloud(z_sent, training=training), "z": z}
         return self.cloud(self.defence(z, training=training), training=training)
 
     def features(self, x, training=False):
@@ -145,81 +155,75 @@ class SplitModel(keras.Model):
         super().compile(optimizer=default_optimizer() if optimizer is None else optimizer, **kwargs)
 
     # ------------------------------------------------------------------ steps
-    def _objective(self, x, y, training):
+    # Keras's own train_step / test_step of each backend (GradientTape, jax.value_and_grad with its
+    # stateless variables, torch autograd) run the forward pass and call compute_loss and
+    # compute_metrics; the objective lives only in those two.  While a step runs, `call` returns
+    # the dict compute_loss needs instead of the bare logits.
+    def train_step(self, *args):
+        with self._step_outputs():
+            return _unconverted(super().train_step)(*args)
+
+    def test_step(self, *args):
+        with self._step_outputs():
+            return _unconverted(super().test_step)(*args)
+
+    @contextlib.contextmanager
+    def _step_outputs(self):
+        self._in_step = True
+        try:
+            yield
+        finally:
+            self._in_step = False
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The defence's objective on one batch (plus any ``add_loss`` terms), each term logged.
+
+        ``y_pred`` is what :meth:`call` returns inside a step: the logits, the edge's output ``z``
+        and the defence's extras (MID's mean and log-variance).  Under ``tf.distribute`` the
+        returned loss is divided by the number of replicas, whose gradients are summed.
+        """
+        if sample_weight is not None:
+            raise ValueError(_NO_SAMPLE_WEIGHT)
+        if y is None:
+            raise ValueError("SplitModel needs labels: fit/evaluate on (x, y)")
+        if not isinstance(y_pred, dict) or "z" not in y_pred:
+            raise TypeError("y_pred must be the dict SplitModel.call returns inside train_step/test_step "
+                            "(logits, z and the defence's extras), not the bare logits of model(x)")
         if self._input_shape_seen is None:
-            # the step calls the parts directly: record the input shape for `.keras` rebuilding
+            # the step bypasses build(): record the input shape for `.keras` rebuilding
             self._input_shape_seen = (None, *tuple(x.shape)[1:])
             self.built = True
-        z = self.edge(x, training=training)
-        z_sent, aux = self.defence.transmit(z, training=training)
-        logits = self.cloud(z_sent, training=training)
+        logits, z = y_pred["logits"], y_pred["z"]
+        aux = {k: v for k, v in y_pred.items() if k not in ("logits", "z")}
         terms = self.defence.loss_terms(x, z, logits, y, aux, dependence_batch=self._gathered(x, z, y))
         total = terms["total"]
         if self.losses:
             total = total + ops.sum(ops.stack([ops.cast(v, total.dtype) for v in self.losses]))
-        return total, terms, z, logits
-
-    def _gathered(self, x, z, y):
-        if self.dependence != "global":
-            return None
-        import tensorflow as tf
-
-        ctx = tf.distribute.get_replica_context()
-        if ctx is None or ctx.num_replicas_in_sync == 1:
-            return None
-        return ctx.all_gather(x, axis=0), ctx.all_gather(z, axis=0), ctx.all_gather(y, axis=0)
-
-    def _record(self, total, terms, z, logits, y):
         n = ops.shape(logits)[0]
-        self.loss_tracker.update_state(total, sample_weight=n)
+        self.loss_tracker.update_state(ops.stop_gradient(total), sample_weight=n)
         for name, tracker in self.term_trackers.items():
-            tracker.update_state(terms[name], sample_weight=n)
+            tracker.update_state(ops.stop_gradient(terms[name]), sample_weight=n)
+        replicas = _replicas()
+        return total / replicas if replicas > 1 else total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        logits, z = y_pred["logits"], y_pred["z"]
+        n = ops.shape(logits)[0]
         self.accuracy.update_state(as_class_indices(y), logits)
         nonzero = ops.cast(ops.not_equal(z, 0), "float32")
         self.z_active.update_state(ops.mean(nonzero), sample_weight=n)
         self.dead_batches.update_state(ops.cast(ops.max(nonzero) == 0, "float32"))
         return {m.name: m.result() for m in self.metrics}
 
-    @staticmethod
-    def _unpack(data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported by SplitModel: its penalties are batch statistics")
-        if y is None:
-            raise ValueError("SplitModel needs labels: fit/evaluate on (x, y)")
-        return x, y
-
-    # Autograph would rewrite every function the step calls (sift_core included) for nothing: no
-    # Python branch in them depends on a tensor's value.  Keras's fit already calls the step
-    # unconverted; this keeps a user's own tf.function around train_step as fast to trace.
-    def train_step(self, data):
+    def _gathered(self, x, z, y):
+        if self.dependence != "global" or _replicas() == 1:
+            return None
         import tensorflow as tf
 
-        return tf.autograph.experimental.do_not_convert(self._train_step)(data)
-
-    def test_step(self, data):
-        import tensorflow as tf
-
-        return tf.autograph.experimental.do_not_convert(self._test_step)(data)
-
-    def _train_step(self, data):
-        import tensorflow as tf
-
-        x, y = self._unpack(data)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        with tf.GradientTape() as tape:
-            total, terms, z, logits = self._objective(x, y, training=True)
-            # gradients are summed over replicas: scale so that they average
-            scaled = self.optimizer.scale_loss(total / replicas if replicas > 1 else total)
-        variables = self.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
-        return self._record(total, terms, z, logits, y)
-
-    def _test_step(self, data):
-        x, y = self._unpack(data)
-        total, terms, z, logits = self._objective(x, y, training=False)
-        return self._record(total, terms, z, logits, y)
+        ctx = tf.distribute.get_replica_context()
+        if ctx is None:
+            return None
+        return ctx.all_gather(x, axis=0), ctx.all_gather(z, axis=0), ctx.all_gather(y, axis=0)
 
     # ------------------------------------------------------------------ fit
     def fit(self, x=None, y=None, *args, **kwargs):
@@ -228,6 +232,9 @@ class SplitModel(keras.Model):
         it shuffles itself, reproducibly per epoch, so a resumed run sees the same batches)."""
         if args:
             raise TypeError("SplitModel.fit takes x and y positionally and every other argument by keyword")
+        if kwargs.get("sample_weight") is not None:
+            # before Keras starts: a failed JAX step leaves the model's variables emptied
+            raise ValueError(_NO_SAMPLE_WEIGHT)
         callbacks = list(kwargs.pop("callbacks", None) or [])
         if self.warn_dead and not any(isinstance(c, DeadFeatureMonitor) for c in callbacks):
             callbacks.append(DeadFeatureMonitor())
@@ -295,6 +302,29 @@ class SplitModel(keras.Model):
             self.cloud(self.defence(z, training=False), training=False)
         self._input_shape_seen = self._input_shape_seen or (None, *tuple(input_shape)[1:])
         self.built = True
+
+
+def _replicas() -> int:
+    """The number of ``tf.distribute`` replicas whose gradients are summed (1 on the other backends)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def _unconverted(step):
+    """``step`` marked for autograph to leave alone (TensorFlow); the other backends have no autograph.
+
+    Autograph would rewrite every function the step calls (sift_core included) for nothing: no Python
+    branch in them depends on a tensor's value.  Keras's fit already calls the step unconverted; this
+    keeps a user's own tf.function around train_step as fast to trace.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return step
+    import tensorflow as tf
+
+    return tf.autograph.experimental.do_not_convert(step)
 
 
 def _input_shape(x):

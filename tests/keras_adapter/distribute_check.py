@@ -52,8 +52,9 @@ def manual_step(x, y, weights, halves):
     ref.set_weights(weights)
     grads = None
     for xs, ys in zip(np.array_split(x, halves), np.array_split(y, halves)):
-        with tf.GradientTape() as tape:
-            total = ref._objective(tf.constant(xs), tf.constant(ys), training=True)[0]
+        xs, ys = tf.constant(xs), tf.constant(ys)
+        with tf.GradientTape() as tape, ref._step_outputs():  # call returns what compute_loss reads
+            total = ref.compute_loss(xs, ys, ref(xs, training=True))
         g = tape.gradient(total, ref.trainable_variables)
         grads = g if grads is None else [a + b for a, b in zip(grads, g)]
     return [np.asarray(v) - LR * np.asarray(g) / halves for v, g in zip(ref.trainable_variables, grads)]

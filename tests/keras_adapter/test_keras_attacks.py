@@ -95,3 +95,18 @@ def test_attack_arguments_are_validated():
         sk.InverseNetworkAttack(keras.layers.Identity(), image_shape=(16, 16, 1)).reconstruct(np.zeros((1, 4)))
     with pytest.raises(ValueError, match="private_x"):
         sk.RMLEAttack(keras.layers.Identity(), image_shape=(16, 16, 1)).evaluate(np.zeros((2, 8, 8, 1)))
+
+
+def test_tensorflow_only_attacks_name_the_backend_elsewhere(monkeypatch):
+    from sift_keras.attacks import GenerativePriorAttack, HybridAttack, RMLEAttack, train_generator
+
+    edge = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, padding="same")])
+    z = np.zeros((2, 8, 8, 2), np.float32)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    calls = [lambda: RMLEAttack(edge, image_shape=(8, 8, 1)).reconstruct(z),
+             lambda: HybridAttack(edge, image_shape=(8, 8, 1)).reconstruct(z, init=np.zeros((2, 8, 8, 1), np.float32)),
+             lambda: GenerativePriorAttack(edge, image_shape=(8, 8, 1)).fit(np.zeros((4, 8, 8, 1), np.float32)),
+             lambda: train_generator(np.zeros((4, 8, 8, 1), np.float32))]
+    for call in calls:
+        with pytest.raises(RuntimeError, match="KERAS_BACKEND is 'jax'"):
+            call()

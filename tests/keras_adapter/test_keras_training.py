@@ -148,3 +148,10 @@ def test_bad_use_is_rejected_with_the_argument_named(digits16):
     model = sk.SplitModel(edge, cloud)
     with pytest.raises(ValueError, match="loss"):
         model.compile(loss="mse")
+    x, y = digits16[0][:8], digits16[1][:8]
+    small = _small_model(seed=7)
+    small.compile()
+    with pytest.raises(ValueError, match="sample_weight"):  # the penalties are batch statistics
+        small.fit(x, y, sample_weight=np.ones(8), epochs=1, verbose=0)
+    with pytest.raises(TypeError, match="y_pred"):  # the bare logits carry no z for the penalties
+        small.compute_loss(x, y, small(x))

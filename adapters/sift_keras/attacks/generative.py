@@ -6,7 +6,7 @@ import numpy as np
 
 from sift_core.inversion import PlateauPerImage, feature_matching_objective, latent_prior
 
-from .._keras import keras
+from .._keras import keras, require_tensorflow
 from ._common import as_images, check_int, check_positive, check_target, observe, white_box_edge
 from .generator import train_generator
 from .results import AttackResult
@@ -64,6 +64,7 @@ class GenerativePriorAttack:
 
     def fit(self, aux_x) -> GenerativePriorAttack:
         """Train the generator on the attacker's auxiliary images (N, H, W, C); returns ``self``."""
+        require_tensorflow("GenerativePriorAttack")
         x = as_images(aux_x, "aux_x", self.image_shape)
         self.generator, self.gan_history = train_generator(
             x, latent_dim=self.latent_dim, width=self.gan_width, epochs=self.gan_epochs,
@@ -72,6 +73,7 @@ class GenerativePriorAttack:
 
     def reconstruct(self, z) -> np.ndarray:
         """Reconstructions (N, H, W, C) in [0, 1] of observed features ``z`` (N, ...)."""
+        require_tensorflow("GenerativePriorAttack")
         if self.generator is None:
             raise RuntimeError("no generator yet: call fit(aux_x) or pass generator=")
         z = np.asarray(z, dtype=np.float32)

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .._keras import batch_norm, keras
+from .._keras import batch_norm, keras, require_tensorflow
 from ._common import as_images, check_int, check_positive
 
 __all__ = ["build_discriminator", "build_generator", "train_generator"]
@@ -68,6 +68,7 @@ def train_generator(aux_x, *, latent_dim: int = 64, width: int = 128, epochs: in
     """Train a DCGAN on ``aux_x`` (N, H, W, C) in [0, 1]; returns the generator and, per epoch, the
     mean discriminator and generator losses (as ``sift_torch.attacks.train_generator``).
     Raises FloatingPointError when a loss turns NaN."""
+    require_tensorflow("train_generator")
     import tensorflow as tf
 
     x = as_images(aux_x, "aux_x")

@@ -7,7 +7,7 @@ import numpy as np
 from sift_core.inversion import PlateauPerImage, feature_matching_objective
 from sift_core.metrics import total_variation as _core_tv
 
-from .._keras import keras
+from .._keras import keras, require_tensorflow
 from ._common import as_images, check_int, check_positive, check_target, observe, white_box_edge
 from .results import AttackResult
 
@@ -67,6 +67,7 @@ class RMLEAttack:
         ``init``: starting images (N, H, W, C) in [0, 1]; default seeded uniform noise.
         Raises FloatingPointError when no image reaches a finite objective (diverged).
         """
+        require_tensorflow("RMLEAttack (and HybridAttack)")
         if self.image_shape is None:
             raise ValueError("image_shape is needed to reconstruct from features alone; pass it to RMLEAttack")
         z = np.asarray(z, dtype=np.float32)
