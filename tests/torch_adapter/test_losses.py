@@ -189,8 +189,9 @@ def test_distillation_settings_are_validated():
 def test_one_table_of_siftfunnel_defaults():
     import inspect
 
-    from sift_core.objective import SIFTFUNNEL_DEFAULTS
     from sift_reference.spec import DEFENCE_KEYS
+
+    from sift_core.objective import SIFTFUNNEL_DEFAULTS
 
     for fn in (st.SiftFunnelLoss, sift_core.siftfunnel_terms):
         params = inspect.signature(fn).parameters
