@@ -122,7 +122,8 @@ def _resume(workdir: Path):
 
 
 #: the parts of sift_keras that build and train models (attacks, export and plots excluded)
-TRAINING_SOURCES = ("models", "_keras.py", "norm.py", "attention.py", "data.py", "defences.py", "losses.py", "training.py")
+TRAINING_SOURCES = ("models", "_keras.py", "norm.py", "attention.py", "data.py", "defences.py", "losses.py",
+                    "training.py")
 
 
 def _fingerprint() -> str:
