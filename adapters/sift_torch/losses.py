@@ -177,7 +177,7 @@ class SiftFunnelLoss(FeatureLoss):
             raise TypeError(f"teacher must be a torch.nn.Module; got {type(teacher).__name__}")
         self.settings.update(distill=distill, temperature=temperature)
         # a tuple keeps the teacher out of this module's parameters, state dict and .to()
-        self._teacher = (teacher,) if teacher is not None and distill else ()
+        self._teacher = (teacher.eval(),) if teacher is not None and distill else ()
         # validate now (a scalar batch through the core) rather than at the first step
         sift_core.siftfunnel_terms(
             torch.zeros(4, 1), torch.arange(8.0).reshape(4, 2, 1, 1), torch.zeros(4, 2), torch.tensor([0, 1, 0, 1]),
@@ -190,7 +190,10 @@ class SiftFunnelLoss(FeatureLoss):
         teacher_logits = None
         if self._teacher:
             teacher = self._teacher[0]
-            teacher.to(x.device).eval()
+            if teacher.training:  # put back in training mode by its owner since
+                teacher.eval()
+            if next(teacher.parameters(), x).device != x.device:  # once, not a walk over its parameters per step
+                teacher.to(x.device)
             with torch.no_grad():
                 teacher_logits = teacher(x).detach()
         return sift_core.siftfunnel_terms(

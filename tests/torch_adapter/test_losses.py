@@ -158,9 +158,9 @@ def test_unbiased_and_diagonal_options_reach_the_core():
 def test_distillation_from_a_teacher_matches_torch_and_trains_the_student_only():
     x, z, logits, labels = _batch(seed=3)
     teacher = nn.Sequential(nn.Flatten(), nn.Linear(36, 5)).double()
-    teacher.train()  # the loss must switch it to evaluation mode and keep its gradients off
     plain = st.SiftFunnelLoss()
     loss = st.SiftFunnelLoss(teacher=teacher, distill=2.0, temperature=3.0)
+    teacher.train()  # the loss must switch it (back) to evaluation mode and keep its gradients off
     logits = logits.clone().requires_grad_(True)
     total = loss(x, z, logits, labels)
     with torch.no_grad():

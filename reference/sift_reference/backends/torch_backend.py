@@ -28,17 +28,15 @@ from . import settings_key, source_digest
 CHECKPOINT_EVERY = 100  # optimiser steps between mid-epoch checkpoints (resume after Ctrl-C)
 
 
-def defence_settings(defence) -> tuple[dict, dict]:
-    """(settings of ``sift_torch.make_defence``, extra ``build_split`` arguments) for a spec defence."""
+def defence_settings(defence) -> tuple[dict, dict, dict]:
+    """(settings of ``sift_torch.make_defence``, extra ``build_split`` arguments, the distillation
+    settings that the loss takes only with a teacher) for a spec defence."""
     params = dict(defence.params)
-    build = {}
+    build, distill = {}, {}
     if defence.kind == "siftfunnel":
         build["funnel_channels"] = params.pop("funnel_channels")
-    return params, build
-
-
-#: SiftFunnel settings of the distillation (spec keys), which the loss takes with its teacher
-DISTILL_KEYS = ("distill", "temperature")
+        distill = {k: params.pop(k) for k in ("distill", "temperature")}
+    return params, build, distill
 
 
 @dataclass
@@ -67,11 +65,10 @@ class TorchBackend:
 
     # ------------------------------------------------------------------ models
     def _build(self, spec, defence, data):
-        settings, build = defence_settings(defence)
+        settings, build, _ = defence_settings(defence)
         c, h, w = data.image_shape
         if h != w:
             raise ValueError(f"dataset.image_size: square images are required; got {h}x{w}")
-        settings = {k: v for k, v in settings.items() if k not in DISTILL_KEYS}  # the loss's, not the model's
         return sift_torch.build_split(
             spec.model.architecture, defence=sift_torch.make_defence(defence.kind, **settings),
             in_channels=c, image_size=h, num_classes=data.num_classes, width=spec.model.width,
@@ -84,13 +81,11 @@ class TorchBackend:
     def train(self, *, spec, defence, data, workdir: Path, progress: bool, teacher: TorchModel | None = None):
         workdir = Path(workdir)
         model = self._build(spec, defence, data)
-        settings = defence_settings(defence)[0]
-        if settings.get("distill"):
+        settings, _, distill = defence_settings(defence)
+        if distill.get("distill"):
             if teacher is None:
                 raise ValueError(f"defences.{defence.name}.distill: needs the trained undefended model (teacher)")
-            settings["teacher"] = teacher.model
-        else:
-            settings = {k: v for k, v in settings.items() if k not in DISTILL_KEYS}
+            settings.update(distill, teacher=teacher.model)
         criterion = sift_torch.make_defence(defence.kind, **settings).criterion()
         config = sift_torch.TrainConfig(
             epochs=defence.epochs or spec.training.epochs, batch_size=spec.training.batch_size,
