@@ -56,6 +56,7 @@ __all__ = [
     "probe",
     "frontier",
     "stats",
+    "training_checks",
     "label_smoothed_cross_entropy",
     "siftfunnel_terms",
     "nopeek_terms",
@@ -69,7 +70,7 @@ __all__ = [
 #: submodules imported on first attribute access (PEP 562), so ``import sift_core; sift_core.mi.ksg(...)``
 #: works while ``import sift_core`` stays light
 _SUBMODULES = frozenset({"bounds", "criterion", "metrics", "mi", "objective", "volume", "imaging", "attack_result",
-                         "inversion", "probe", "frontier", "stats"})
+                         "inversion", "probe", "frontier", "stats", "training_checks"})
 
 
 def __getattr__(name: str):

@@ -33,12 +33,14 @@ from .defences import (
     BiDODefence,
     Defence,
     DropoutDefence,
-    GaussianNoiseDefence,
+    GaussianNoiseDefence,  # noqa: F401  (NoiseDefence's old name, left out of __all__)
     MIDDefence,
     NoDefence,
+    NoiseDefence,
     NoPeekDefence,
     SiftFunnelDefence,
     make_defence,
+    register_defence,
 )
 from .export import export_tflite, tflite_features
 from .losses import SiftFunnelLoss
@@ -59,7 +61,14 @@ from .models import (
     funnel_split,
     split_baseline,
 )
-from .training import DeadFeatureMonitor, DeadFeaturesWarning, SplitModel, default_optimizer
+from .training import (
+    ChanceAccuracyMonitor,
+    ChanceAccuracyWarning,
+    DeadFeatureMonitor,
+    DeadFeaturesWarning,
+    SplitModel,
+    default_optimizer,
+)
 
 logger = logging.getLogger("sift_keras")
 
@@ -69,9 +78,10 @@ __all__ = [
     "FunnelEdge", "FunnelHead", "UpsamplingModule", "UpsamplingCloud", "funnel_split",
     "PlainCNNEdge", "PlainCNNCloud", "VGG16Edge", "VGG16Cloud", "ResNet18Edge", "ResNet18Cloud", "split_baseline",
     "EdgeReport", "edge_report",
-    "SiftFunnelLoss", "Defence", "NoDefence", "GaussianNoiseDefence", "DropoutDefence", "NoPeekDefence",
-    "MIDDefence", "BiDODefence", "SiftFunnelDefence", "make_defence", "DEFENCES",
-    "SplitModel", "DeadFeatureMonitor", "DeadFeaturesWarning", "default_optimizer", "ShuffledArrays",
+    "SiftFunnelLoss", "Defence", "NoDefence", "NoiseDefence", "DropoutDefence", "NoPeekDefence",
+    "MIDDefence", "BiDODefence", "SiftFunnelDefence", "make_defence", "register_defence", "DEFENCES",
+    "SplitModel", "DeadFeatureMonitor", "DeadFeaturesWarning", "ChanceAccuracyMonitor", "ChanceAccuracyWarning",
+    "default_optimizer", "ShuffledArrays",
     "InverseNetworkAttack", "RMLEAttack", "HybridAttack", "GenerativePriorAttack", "AttackResult", "build_decoder",
     "save_reconstruction_grid",
     "export_tflite", "tflite_features",

@@ -8,13 +8,14 @@ A :class:`Defence` does two things:
   a dict of unweighted terms plus the weighted ``"total"``, every formula a
   call into ``sift_core.objective``.
 
-Names (:data:`DEFENCES`): ``none``, ``noise`` (Gaussian noise on z, sigma 0.8),
-``dropout`` (dropout on z, rate 0.8), ``nopeek`` (CE + w dCor(x, z)), ``mid``
-(variational information bottleneck on z), ``bido`` (CE + w_x HSIC(x, z) -
-w_y HSIC(z, y)), ``siftfunnel`` (:class:`~sift_keras.losses.SiftFunnelLoss`;
-pair it with a :class:`~sift_keras.models.FunnelEdge`).  Noise and dropout
-act at inference too: they protect only if the transmitted features carry
-them.
+Kinds (the keys of :data:`DEFENCES`, each class's ``kind``, as in ``sift_torch``):
+``none``, ``noise`` (Gaussian noise on z, sigma 0.8), ``dropout`` (dropout on z,
+rate 0.8), ``nopeek`` (CE + w dCor(x, z)), ``mid`` (variational information
+bottleneck on z), ``bido`` (CE + w_x HSIC(x, z) - w_y HSIC(z, y)),
+``siftfunnel`` (:class:`~sift_keras.losses.SiftFunnelLoss`; pair it with a
+:class:`~sift_keras.models.FunnelEdge`).  Noise and dropout act at inference
+too: they protect only if the transmitted features carry them.  Settings are
+keyword-only; :func:`register_defence` adds a defence of your own.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from ._keras import check_non_negative, keras, ops, serializable
 from .losses import SiftFunnelLoss, as_class_indices
 
 __all__ = [
-    "Defence", "NoDefence", "GaussianNoiseDefence", "DropoutDefence", "NoPeekDefence", "MIDDefence",
-    "BiDODefence", "SiftFunnelDefence", "make_defence", "DEFENCES",
+    "Defence", "NoDefence", "NoiseDefence", "DropoutDefence", "NoPeekDefence", "MIDDefence",
+    "BiDODefence", "SiftFunnelDefence", "make_defence", "register_defence", "DEFENCES",
 ]
 
 
@@ -38,7 +39,7 @@ def _ce(logits, labels):
 class Defence(keras.layers.Layer):
     """Base class: identity transmission, plain cross-entropy objective."""
 
-    #: the registry name (see :func:`make_defence`)
+    #: the registry key (:func:`make_defence`, :func:`register_defence`); ``name`` is the layer's own
     kind = "none"
     #: whether ``call`` acts only in training (False: also at inference)
     training_only = True
@@ -76,13 +77,13 @@ class _Seeded(Defence):
 
 
 @serializable
-class GaussianNoiseDefence(_Seeded):
+class NoiseDefence(_Seeded):
     """Sends ``z + sigma * N(0, I)``, in training and at inference (sigma 0.8 in the paper)."""
 
     kind = "noise"
     training_only = False
 
-    def __init__(self, sigma: float = 0.8, *, seed: int | None = None, **kwargs):
+    def __init__(self, *, sigma: float = 0.8, seed: int | None = None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.sigma = check_non_negative(sigma, "sigma")
 
@@ -94,13 +95,19 @@ class GaussianNoiseDefence(_Seeded):
 
 
 @serializable
+class GaussianNoiseDefence(NoiseDefence):
+    """The old name of :class:`NoiseDefence`, registered under it so that ``.keras`` files saved before
+    the rename still load; new code should use ``NoiseDefence``."""
+
+
+@serializable
 class DropoutDefence(_Seeded):
     """Sends ``dropout(z, rate)`` (kept entries scaled by 1 / (1 - rate)), in training and at inference."""
 
     kind = "dropout"
     training_only = False
 
-    def __init__(self, rate: float = 0.8, *, seed: int | None = None, **kwargs):
+    def __init__(self, *, rate: float = 0.8, seed: int | None = None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.rate = check_non_negative(rate, "rate")
         if not self.rate < 1:
@@ -119,7 +126,7 @@ class NoPeekDefence(Defence):
 
     kind = "nopeek"
 
-    def __init__(self, weight: float = 0.5, *, squared: bool = False, **kwargs):
+    def __init__(self, *, weight: float = 0.5, squared: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.weight = check_non_negative(weight, "weight")
         self.squared = bool(squared)
@@ -138,7 +145,7 @@ class BiDODefence(Defence):
 
     kind = "bido"
 
-    def __init__(self, weight_x: float = 0.05, weight_y: float = 0.5, *, kernel: str = "gaussian", **kwargs):
+    def __init__(self, *, weight_x: float = 0.05, weight_y: float = 0.5, kernel: str = "gaussian", **kwargs):
         super().__init__(**kwargs)
         self.weight_x = check_non_negative(weight_x, "weight_x")
         self.weight_y = check_non_negative(weight_y, "weight_y")
@@ -169,7 +176,7 @@ class MIDDefence(_Seeded):
 
     kind = "mid"
 
-    def __init__(self, weight: float = 0.01, *, sample_at_inference: bool = False, seed: int | None = None,
+    def __init__(self, *, weight: float = 0.01, sample_at_inference: bool = False, seed: int | None = None,
                  **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.weight = check_non_negative(weight, "weight")
@@ -215,7 +222,7 @@ class SiftFunnelDefence(Defence):
 
     kind = "siftfunnel"
 
-    def __init__(self, loss: SiftFunnelLoss | dict | None = None, **kwargs):
+    def __init__(self, *, loss: SiftFunnelLoss | dict | None = None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(loss, dict):
             loss = SiftFunnelLoss.from_config(loss)
@@ -231,24 +238,48 @@ class SiftFunnelDefence(Defence):
         return {**super().get_config(), "loss": self.loss.get_config()}
 
 
-_REGISTRY = {cls.kind: cls for cls in (NoDefence, GaussianNoiseDefence, DropoutDefence, NoPeekDefence, MIDDefence,
-                                       BiDODefence, SiftFunnelDefence)}
-#: the names :func:`make_defence` accepts
-DEFENCES = tuple(_REGISTRY)
+#: kind -> class: what :func:`make_defence` builds (:func:`register_defence` adds to it)
+DEFENCES: dict[str, type[Defence]] = {}
+
+#: the Keras package name under which :func:`register_defence` registers classes not yet serialisable
+CUSTOM_PACKAGE = "sift_keras_custom"
+
+
+def register_defence(cls):
+    """Add a :class:`Defence` subclass to :data:`DEFENCES` under ``cls.kind`` (usable as a decorator).
+
+    A class not yet registered with Keras is registered too (package ``"sift_keras_custom"``), so
+    that models holding it save to and load from ``.keras`` files; like every Keras layer it then
+    needs a ``get_config`` that returns its constructor's keywords.  Returns ``cls``.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Defence)):
+        raise TypeError(f"cls must be a sift_keras Defence subclass; got {cls!r}")
+    kind = getattr(cls, "kind", None)
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"cls.kind must be a non-empty string; got {kind!r} on {cls.__name__}")
+    if ">" not in keras.saving.get_registered_name(cls):  # the name is "package>Class" once registered
+        keras.saving.register_keras_serializable(package=CUSTOM_PACKAGE)(cls)
+    DEFENCES[kind] = cls
+    return cls
+
+
+for _cls in (NoDefence, NoiseDefence, DropoutDefence, NoPeekDefence, MIDDefence, BiDODefence, SiftFunnelDefence):
+    register_defence(_cls)
 
 
 def make_defence(name: str = "none", **kwargs) -> Defence:
-    """The defence called ``name`` (one of :data:`DEFENCES`) with its options as keywords.
+    """The defence of kind ``name`` (a key of :data:`DEFENCES`) with its settings as keywords.
 
     ``make_defence("siftfunnel", beta=1.0)`` forwards the keywords to
     :class:`SiftFunnelLoss`; the others go to the defence's constructor.
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"name must be one of {DEFENCES}; got {name!r}")
-    if name == "siftfunnel":
+    if name not in DEFENCES:
+        raise ValueError(f"name must be one of {sorted(DEFENCES)}; got {name!r}")
+    cls = DEFENCES[name]
+    if cls is SiftFunnelDefence:
         layer_kw = {k: kwargs.pop(k) for k in ("name", "dtype") if k in kwargs}
         loss = kwargs.pop("loss", None)
         if loss is not None and kwargs:
             raise ValueError("pass either loss= or SiftFunnelLoss keywords, not both")
-        return SiftFunnelDefence(loss if loss is not None else SiftFunnelLoss(**kwargs), **layer_kw)
-    return _REGISTRY[name](**kwargs)
+        return SiftFunnelDefence(loss=loss if loss is not None else SiftFunnelLoss(**kwargs), **layer_kw)
+    return cls(**kwargs)

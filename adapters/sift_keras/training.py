@@ -34,12 +34,15 @@ from __future__ import annotations
 import contextlib
 import warnings
 
+from sift_core.training_checks import accuracy_at_chance
+
 from ._keras import keras, ops, serializable
 from .data import ShuffledArrays
 from .defences import Defence, NoDefence
 from .losses import as_class_indices
 
-__all__ = ["SplitModel", "DeadFeatureMonitor", "DeadFeaturesWarning", "default_optimizer", "TERMS"]
+__all__ = ["SplitModel", "DeadFeatureMonitor", "DeadFeaturesWarning", "ChanceAccuracyMonitor",
+           "ChanceAccuracyWarning", "default_optimizer", "TERMS"]
 
 #: the logged terms of each defence kind
 TERMS = {"none": ("task",), "noise": ("task",), "dropout": ("task",), "nopeek": ("task", "dcor"),
@@ -52,6 +55,10 @@ _NO_SAMPLE_WEIGHT = "sample_weight is not supported by SplitModel: its penalties
 
 class DeadFeaturesWarning(UserWarning):
     """The transmitted features were all zero over a batch."""
+
+
+class ChanceAccuracyWarning(UserWarning):
+    """Training accuracy is still at chance level after a few epochs (``sift_torch.ChanceAccuracyWarning``)."""
 
 
 DEAD_ADVICE = ("every transmitted feature z is 0 over a batch: the cloud sees nothing, the task loss cannot train "
@@ -89,7 +96,8 @@ class SplitModel(keras.Model):
     dependence : "global" (default) or "replica": whether the dependence penalties
         use the batch gathered from every replica under ``tf.distribute`` or each
         replica's slice (module docstring).
-    warn_dead : add a :class:`DeadFeatureMonitor` to every ``fit``.
+    warn_dead : add a :class:`DeadFeatureMonitor` to every ``fit`` (a :class:`ChanceAccuracyMonitor`
+        is always added: it warns when training accuracy stays at chance, by ``sift_torch``'s rule).
 
     ``model(x)`` returns logits; :meth:`transmit` returns what the cloud (and an
     eavesdropper) receives.  Logged metrics: ``loss`` (the total), one entry
@@ -121,6 +129,7 @@ class SplitModel(keras.Model):
         self.dead_batches = keras.metrics.Sum(name="dead_batches")
         self._input_shape_seen = None
         self._in_step = False  # True while train_step / test_step run (see `call`)
+        self._num_classes = None  # the logits' width, read while tracing a step (ChanceAccuracyMonitor)
 
     # ------------------------------------------------------------------ forward
     def call(self, x, training=None):
@@ -208,6 +217,7 @@ class SplitModel(keras.Model):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         logits, z = y_pred["logits"], y_pred["z"]
+        self._num_classes = logits.shape[-1]  # static under tracing, so no host read in the step
         n = ops.shape(logits)[0]
         self.accuracy.update_state(as_class_indices(y), logits)
         nonzero = ops.cast(ops.not_equal(z, 0), "float32")
@@ -227,9 +237,9 @@ class SplitModel(keras.Model):
 
     # ------------------------------------------------------------------ fit
     def fit(self, x=None, y=None, *args, **kwargs):
-        """``keras.Model.fit``; adds a :class:`DeadFeatureMonitor` (if ``warn_dead``) and, for a
-        :class:`~sift_keras.data.ShuffledArrays` input, its epoch callback (and ``shuffle=False``:
-        it shuffles itself, reproducibly per epoch, so a resumed run sees the same batches)."""
+        """``keras.Model.fit``; adds a :class:`ChanceAccuracyMonitor`, a :class:`DeadFeatureMonitor` (if
+        ``warn_dead``) and, for a :class:`~sift_keras.data.ShuffledArrays` input, its epoch callback (and
+        ``shuffle=False``: it shuffles itself, reproducibly per epoch, so a resumed run sees the same batches)."""
         if args:
             raise TypeError("SplitModel.fit takes x and y positionally and every other argument by keyword")
         if kwargs.get("sample_weight") is not None:
@@ -238,6 +248,8 @@ class SplitModel(keras.Model):
         callbacks = list(kwargs.pop("callbacks", None) or [])
         if self.warn_dead and not any(isinstance(c, DeadFeatureMonitor) for c in callbacks):
             callbacks.append(DeadFeatureMonitor())
+        if not any(isinstance(c, ChanceAccuracyMonitor) for c in callbacks):
+            callbacks.append(ChanceAccuracyMonitor())
         if isinstance(x, ShuffledArrays):
             callbacks.insert(0, x.epoch_callback())
             kwargs["shuffle"] = False
@@ -359,3 +371,29 @@ class DeadFeatureMonitor(keras.callbacks.Callback):
         if not self._warned and logs and float(logs.get("z_active", 1.0)) == 0.0:
             self._warned = True
             warnings.warn(f"epoch {epoch}: {DEAD_ADVICE}", DeadFeaturesWarning, stacklevel=2)
+
+
+class ChanceAccuracyMonitor(keras.callbacks.Callback):
+    """Warns (once per ``fit``) when an epoch's training accuracy is still about chance.
+
+    The rule is :func:`sift_core.training_checks.accuracy_at_chance`, as in ``sift_torch``'s
+    trainer: below chance plus a tenth of the way to 1, judged from the 3rd epoch and the 100th
+    step on.  Reads the ``accuracy`` that :class:`SplitModel` logs for each epoch.
+    """
+
+    def on_train_begin(self, logs=None):
+        self._warned = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        k = getattr(self.model, "_num_classes", None)
+        accuracy = (logs or {}).get("accuracy")
+        if self._warned or accuracy is None or not isinstance(k, int):
+            return
+        steps = self.params.get("steps")  # per epoch; None for data of unknown length
+        done = (epoch + 1) * steps if steps else int(self.model.optimizer.iterations)
+        if accuracy_at_chance(float(accuracy), num_classes=k, epochs=epoch + 1, steps=done):
+            self._warned = True
+            warnings.warn(
+                f"training accuracy is {float(accuracy):.3f} after {epoch + 1} epochs, about chance for {k} "
+                "classes: the model is not learning. Lower the learning rate (default_optimizer's 2e-3 trains "
+                "the funnel models, 1e-2 does not) or check the labels.", ChanceAccuracyWarning, stacklevel=2)

@@ -9,7 +9,7 @@ loss ``criterion(x, z, logits, labels)``.  Layers that add their own penalty
 what is transmitted, so attacks on ``model.edge`` see the defended features.
 
 ==========  ===========================================================  =================================
-name        what it does                                                 settings (defaults)
+kind        what it does                                                 settings (defaults)
 ==========  ===========================================================  =================================
 none        undefended                                                   --
 noise       z + N(0, sigma^2), also at inference                         sigma=0.8
@@ -174,13 +174,16 @@ class BiDOLoss(FeatureLoss):
 class Defence:
     """Interface: ``protect(edge, cloud, *, channels)`` -> SplitModel, ``criterion()`` -> loss module."""
 
+    #: the registry key (:func:`register_defence`); the same word as ``sift_keras``'s ``Defence.kind``
+    kind: ClassVar[str] = "none"
+    #: the registry key's older name, kept for user classes that define only ``name``
     name: ClassVar[str] = "none"
     #: whether :func:`~sift_torch.models.build_split` should build the funnel architecture
     uses_funnel: ClassVar[bool] = False
 
     def __init__(self, **settings: Any):
         if settings:
-            raise TypeError(f"defence {self.name!r} takes no settings; got {sorted(settings)}")
+            raise TypeError(f"defence {self.kind!r} takes no settings; got {sorted(settings)}")
         self.settings: dict[str, Any] = {}
 
     def protect(self, edge: nn.Module, cloud: nn.Module, *, channels: int | None = None) -> SplitModel:
@@ -197,11 +200,11 @@ class Defence:
 
 
 class NoDefence(Defence):
-    name = "none"
+    kind = name = "none"
 
 
 class NoiseDefence(Defence):
-    name = "noise"
+    kind = name = "noise"
 
     def __init__(self, *, sigma: float = 0.8, at_inference: bool = True):
         self.settings = {"sigma": _rate(sigma, "sigma"), "at_inference": bool(at_inference)}
@@ -211,7 +214,7 @@ class NoiseDefence(Defence):
 
 
 class DropoutDefence(Defence):
-    name = "dropout"
+    kind = name = "dropout"
 
     def __init__(self, *, rate: float = 0.8, at_inference: bool = True):
         self.settings = {"rate": _rate(rate, "rate", upper=1.0), "at_inference": bool(at_inference)}
@@ -221,7 +224,7 @@ class DropoutDefence(Defence):
 
 
 class NoPeekDefence(Defence):
-    name = "nopeek"
+    kind = name = "nopeek"
 
     def __init__(self, *, weight: float = 0.5, penalty_batch: str = "global"):
         self.settings = {"weight": _rate(weight, "weight"), "penalty_batch": penalty_batch}
@@ -232,7 +235,7 @@ class NoPeekDefence(Defence):
 
 
 class MIDDefence(Defence):
-    name = "mid"
+    kind = name = "mid"
 
     def __init__(self, *, weight: float = 0.01, reduction: str = "mean"):
         self.settings = {"weight": _rate(weight, "weight"), "reduction": reduction}
@@ -245,7 +248,7 @@ class MIDDefence(Defence):
 
 
 class BiDODefence(Defence):
-    name = "bido"
+    kind = name = "bido"
 
     def __init__(self, *, weight_x: float = 0.05, weight_y: float = 0.5, penalty_batch: str = "global"):
         self.settings = {"weight_x": _rate(weight_x, "weight_x"), "weight_y": _rate(weight_y, "weight_y"),
@@ -265,7 +268,7 @@ class SiftFunnelDefence(Defence):
     mid_channels=None -> channels // 4, output_activation="leaky_relu").
     """
 
-    name = "siftfunnel"
+    kind = name = "siftfunnel"
     uses_funnel = True
     _FUNNEL_KEYS = ("out_channels", "mid_channels", "output_activation")
 
@@ -294,11 +297,29 @@ class SiftFunnelDefence(Defence):
 DEFENCES: dict[str, type[Defence]] = {}
 
 
+def _own_key(cls: type) -> Any:
+    """The ``kind`` (or else ``name``) set by the nearest class of ``cls``'s MRO that sets either."""
+    for klass in cls.__mro__:
+        if "kind" in vars(klass):
+            return vars(klass)["kind"]
+        if "name" in vars(klass):
+            return vars(klass)["name"]
+    return None
+
+
 def register_defence(cls: type[Defence]) -> type[Defence]:
-    """Add a :class:`Defence` subclass to the registry under ``cls.name`` (usable as a decorator)."""
+    """Add a :class:`Defence` subclass to the registry under ``cls.kind`` (usable as a decorator).
+
+    A class that sets only the older ``name`` is registered under it; both attributes are then
+    set to the key, so ``kind`` and ``name`` of every registered class agree.
+    """
     if not (isinstance(cls, type) and issubclass(cls, Defence)):
-        raise TypeError("register_defence expects a Defence subclass")
-    DEFENCES[cls.name] = cls
+        raise TypeError(f"cls must be a sift_torch Defence subclass; got {cls!r}")
+    key = _own_key(cls)
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"cls.kind must be a non-empty string; got {key!r} on {cls.__name__}")
+    cls.kind = cls.name = key
+    DEFENCES[key] = cls
     return cls
 
 

@@ -43,6 +43,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
+from sift_core.training_checks import accuracy_at_chance
+
 from .checkpoint import capture_rng, check_resume_settings, load_latest_checkpoint, restore_rng, save_checkpoint
 from .data import NoProgress, ResumableSampler, as_dataset, progress
 from .distributed import is_distributed, setup_distributed, world
@@ -391,10 +393,8 @@ class Trainer:
         row.update({f"train_{k}": v / denom for k, v in vals.items()})
         row["train_accuracy"] = correct / seen if seen else float("nan")
         k = getattr(self, "_num_classes", 0)
-        # chance plus a tenth of the way to 1 (0.19 for 10 classes, 0.55 for 2), judged only after
-        # 3 epochs and 100 steps: tiny datasets take a few epochs of a handful of steps to move
-        if (epoch >= 2 and (epoch + 1) * steps >= 100 and k >= 2
-                and row["train_accuracy"] < 1.0 / k + 0.1 * (1.0 - 1.0 / k)):
+        # the rule (and its thresholds) is sift_core's, shared with sift_keras.SplitModel.fit
+        if accuracy_at_chance(row["train_accuracy"], num_classes=k, epochs=epoch + 1, steps=(epoch + 1) * steps):
             warnings.warn(
                 f"training accuracy is {row['train_accuracy']:.3f} after {epoch + 1} epochs, about chance for {k} "
                 f"classes: the model is not learning. Lower the learning rate (lr={c.lr}; 2e-3 trains the funnel "

@@ -3,7 +3,8 @@
 ``results.json``: ``{"schema_version", "versions", "spec", "dataset", "backend", "rows":
 [{"defence", "accuracy", "accuracy_drop", "edge_params", "edge_flops", "feature_size",
 "privacy": {worst case}, "attacks": {name: {"mse", "psnr", "ssim", "feature_error",
-"n_images"} or {"failed", "reason"}}, "criterion": {...}}]}``. Accuracies are fractions in
+"n_images", "convergence"} or {"failed", "reason"}}, "criterion": {...}}]}``; ``convergence``
+is how the attack ended (``sift_reference.backends.Reconstructions``). Accuracies are fractions in
 [0, 1]; ``accuracy_drop = accuracy(none) - accuracy(row)`` (positive = the defence costs
 accuracy). ``privacy`` is the worst case over the attacks that finished
 (:func:`sift_core.inversion.worst_case`: the highest SSIM, the lowest MSE, each with the
@@ -58,6 +59,25 @@ def _attack_fields(r: dict) -> dict:
     if r.get("failed"):
         return {"failed": True, "reason": str(r.get("reason", ""))}
     return {k: (float(v) if isinstance(v, float) else v) for k, v in r.items()}
+
+
+def convergence_text(info) -> str:
+    """How an attack ended, in words ("12 of at most 200 epochs (best 8, converged)", "steps 140 mean /
+    300 max of 600 (converged)"); "" when there is no record."""
+    if not isinstance(info, dict):
+        return ""
+    ended = "converged" if info.get("converged") else "stopped by its budget"
+    if "epochs" in info:
+        best = f"best {info['best_epoch']}, " if info.get("best_epoch") else ""
+        return f"{info['epochs']} of at most {info.get('max_epochs')} epochs ({best}{ended})"
+    if "steps_mean" in info:
+        return (f"steps {info['steps_mean']:.0f} mean / {info['steps_max']} max of {info.get('max_steps')} "
+                f"({ended})")
+    if "restarts" in info:
+        err = info.get("latent_feature_error")
+        return f"{info['restarts']} latent restarts" + (f", latent feature objective {err:.4g}"
+                                                         if isinstance(err, (int, float)) else "")
+    return ""
 
 
 def versions(backend: str, device: str | None = None) -> dict:
@@ -141,6 +161,11 @@ def markdown(results: dict, corr: dict, *, extra: dict | None = None) -> str:
     if failed:
         lines += ["", "Failed attacks (not counted in the worst case):"]
         lines += [f"- {d} / {ATTACK_LABELS.get(a, a)}: {why}" for d, a, why in failed]
+    ended = [(r["defence"], a, convergence_text(m.get("convergence"))) for r in rows
+             for a, m in r["attacks"].items() if not m.get("failed")]
+    if any(text for _, _, text in ended):
+        lines += ["", "How each attack ended (an attack stopped by its budget may be flattering the defence):"]
+        lines += [f"- {d} / {ATTACK_LABELS.get(a, a)}: {text}" for d, a, text in ended if text]
     lines += ["", "Edge parameters and FLOPs: "
               + "; ".join(f"{r['defence']} {r['edge_params']:,} / {r['edge_flops']:,}" for r in rows) + "."]
     lines += ["", "## Does the criterion rank the defences like the attacks do?", "",

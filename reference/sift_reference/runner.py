@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from . import cache, report
-from .backends import Backend, get_backend
+from .backends import Backend, get_backend, unwrap_reconstructions
 from .datasets import DataSplits, load_dataset
 from .spec import ATTACKER_DIR, DefenceSpec, ExperimentSpec
 
@@ -335,16 +335,20 @@ def _attack(backend: Backend, handle, attack: str, data: DataSplits, spec: Exper
     init = None
     if attack == "hybrid":
         init = _inverse_reconstructions(backend, handle, data, spec, ddir, keys, progress)[:n]
-    recon = np.asarray(backend.attack(attack, handle, aux_x=data.attacker_aux.x, private_x=x,
-                                      cfg=getattr(spec.attacks, attack), seed=spec.seed, progress=progress,
-                                      init=init, cache_dir=attacker_dir), dtype=np.float32)
+    recon, info = unwrap_reconstructions(backend.attack(attack, handle, aux_x=data.attacker_aux.x, private_x=x,
+                                         cfg=getattr(spec.attacks, attack), seed=spec.seed, progress=progress,
+                                         init=init, cache_dir=attacker_dir))
     if recon.shape != x.shape:
         raise ValueError(f"{attack}: the backend returned reconstructions of shape {recon.shape}; "
                          f"expected {x.shape}")
     if not np.all(np.isfinite(recon)):
         raise FloatingPointError(f"{attack}: reconstructions hold NaN or infinite values")
     cache.write_npy(ddir / f"{attack}_recon.npy", recon)
-    return _score(backend, handle, x, recon)
+    scores = _score(backend, handle, x, recon)
+    if info:
+        scores["convergence"] = info
+    return scores
+
 
 
 def _score(backend: Backend, handle, x: np.ndarray, recon: np.ndarray) -> dict:
@@ -370,9 +374,9 @@ def _inverse_reconstructions(backend: Backend, handle, data: DataSplits, spec: E
         recon = _load_recon(ddir / "inverse_network_recon.npy")
         if unit is not None and recon is not None and len(recon) == len(data.private_eval):
             return recon
-    return np.asarray(backend.attack("inverse_network", handle, aux_x=data.attacker_aux.x,
-                                     private_x=data.private_eval.x, cfg=spec.attacks.inverse_network,
-                                     seed=spec.seed, progress=progress), dtype=np.float32)
+    return unwrap_reconstructions(backend.attack("inverse_network", handle, aux_x=data.attacker_aux.x,
+                                  private_x=data.private_eval.x, cfg=spec.attacks.inverse_network,
+                                  seed=spec.seed, progress=progress))[0]
 
 
 def _summary(unit: str, r: dict) -> str:
@@ -386,7 +390,8 @@ def _summary(unit: str, r: dict) -> str:
     line = f"MSE {r['mse']:.4f}, PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.3f}"
     if isinstance(r.get("feature_error"), (int, float)):
         line += f", relative feature error {r['feature_error']:.4f}"
-    return line
+    conv = report.convergence_text(r.get("convergence"))
+    return f"{line}; {conv}" if conv else line
 
 
 def _timings_md(timings: dict) -> str:

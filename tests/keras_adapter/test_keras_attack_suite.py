@@ -143,3 +143,12 @@ def test_the_same_edge_gives_reconstructions_of_equal_quality_in_torch_and_keras
     k_s = reconstruction_scores(private, k_inv.reconstruct(z_k), channels_last=True)
     t_s = reconstruction_scores(nchw, t_inv.reconstruct(z_t).numpy())
     assert abs(k_s["ssim"] - t_s["ssim"]) < 0.08, (k_s, t_s)
+
+
+def test_rmle_records_the_steps_each_image_ran():
+    """A constant objective improves once (at the first check), then the rule halves the step twice
+    after 2 checks each and stops after 4 more: 8 checks, so every image ran 8 * check_every steps."""
+    attack = RMLEAttack(keras.layers.Rescaling(0.0), image_shape=(8, 8, 1), steps=500, tv_weight=0.0, patience=4,
+                        check_every=25, verbose=False)
+    attack.reconstruct(np.zeros((3, 8, 8, 1), "float32"))
+    assert attack.steps_run == [8 * 25] * 3

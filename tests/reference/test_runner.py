@@ -223,3 +223,40 @@ def test_resume_removes_the_temporary_files_of_killed_writes(tmp_path, tiny_spec
     kept.write_text("mine")
     _run(tiny_spec_dict, tmp_path, type(linear_backend)(), resume=True)
     assert not any(p.exists() for p in stale) and kept.exists()
+
+
+def test_how_each_attack_ended_reaches_results_and_report(tmp_path, tiny_spec_dict, linear_backend):
+    from sift_reference.backends import Reconstructions
+
+    class Recording(type(linear_backend)):
+        def attack(self, name, handle, **kw):
+            images = super().attack(name, handle, **kw)
+            if name == "inverse_network":
+                return Reconstructions(images, {"epochs": 12, "best_epoch": 8, "max_epochs": 200,
+                                                "converged": True})
+            if name == "rmle":
+                return Reconstructions(images, {"steps_mean": 140.0, "steps_max": 600, "max_steps": 600,
+                                                "converged": False})
+            return images  # a bare array: no record
+
+    results, _ = _run(tiny_spec_dict, tmp_path, Recording())
+    for row in results["rows"]:
+        assert row["attacks"]["inverse_network"]["convergence"]["epochs"] == 12
+        assert row["attacks"]["rmle"]["convergence"]["converged"] is False
+        assert "convergence" not in row["attacks"]["generative"]
+    report = (tmp_path / "report.md").read_text()
+    assert "- none / inverse network: 12 of at most 200 epochs (best 8, converged)" in report
+    assert "- none / rMLE: steps 140 mean / 600 max of 600 (stopped by its budget)" in report
+
+
+def test_convergence_records_of_the_attack_classes():
+    from sift_reference.backends import inverse_network_info, white_box_info
+
+    class Fitted:
+        history, best_epoch, converged = [0.3, 0.2, 0.21, 0.22], 1, True
+
+    assert inverse_network_info(Fitted(), 50) == {"epochs": 4, "best_epoch": 2, "max_epochs": 50, "converged": True}
+    assert white_box_info([100, 300], 300) == {"steps_mean": 200.0, "steps_max": 300, "max_steps": 300,
+                                               "converged": False}
+    assert white_box_info([100, 250], 300)["converged"] is True
+    assert white_box_info([], 300) == {"max_steps": 300}

@@ -146,3 +146,17 @@ def test_a_diverging_attack_raises_floating_point_error(digits16):
 
     with pytest.raises(FloatingPointError, match="diverged"):
         RMLEAttack(Exploding(), image_shape=(1, 16, 16), steps=30, progress=False).reconstruct(torch.ones(2, 1, 16, 16))
+
+
+def test_rmle_records_the_steps_each_image_ran():
+    """A constant objective improves once (at the first check), then the rule halves the step twice
+    after 2 checks each and stops after 4 more: 8 checks, so every image ran 8 * check_every steps."""
+
+    class Zero(nn.Module):
+        def forward(self, x):
+            return x * 0.0
+
+    attack = RMLEAttack(Zero(), image_shape=(1, 8, 8), steps=500, tv_weight=0.0, patience=4, check_every=25,
+                        progress=False)
+    attack.reconstruct(torch.zeros(3, 1, 8, 8))
+    assert attack.steps_run == [8 * 25] * 3

@@ -116,19 +116,33 @@ def test_registry_and_validation():
     d = st.make_defence("noise", sigma=0.1)
     assert st.make_defence(d) is d and d.settings["sigma"] == 0.1
 
+    assert all(cls.kind == cls.name == key for key, cls in DEFENCES.items())
+
     @st.register_defence
     class Scaled(st.Defence):
-        name = "scaled"
+        kind = "scaled"
 
         def protect(self, edge, cloud, *, channels=None):
             return st.SplitModel(nn.Sequential(edge, nn.Tanh()), cloud)
+
+    @st.register_defence
+    class OldStyle(st.Defence):  # user code written before `kind`: registered under `name`
+        name = "old_style"
 
     try:
         m = st.build_split("cnn", defence="scaled", image_size=16, width=8)
         assert isinstance(m.edge[1], nn.Tanh)
         assert m(torch.rand(2, 1, 16, 16)).shape == (2, 10)
+        assert DEFENCES["old_style"] is OldStyle and OldStyle.kind == "old_style" and Scaled.name == "scaled"
+        assert type(st.make_defence("old_style")) is OldStyle
     finally:
         DEFENCES.pop("scaled")
+        DEFENCES.pop("old_style")
+    with pytest.raises(TypeError, match="cls"):
+        st.register_defence(st.make_defence("none"))
+    with pytest.raises(ValueError, match="kind"):
+        st.register_defence(type("NoKind", (st.Defence,), {"kind": None}))
+    assert None not in DEFENCES
     assert math.isfinite(float(st.make_defence("none").criterion()(
         torch.rand(2, 1, 2, 2), torch.rand(2, 3), torch.zeros(2, 4), torch.tensor([0, 3]))))
 

@@ -8,6 +8,7 @@ from sift_core.inversion import PlateauPerImage, feature_matching_objective, lat
 
 from .._keras import keras, require_tensorflow
 from ._common import as_images, check_int, check_positive, check_target, observe, white_box_edge
+from ._optim import ScaledAdam
 from .generator import train_generator
 from .results import AttackResult
 from .rmle import RMLEAttack
@@ -104,44 +105,31 @@ class GenerativePriorAttack:
     def _search(self, w0: np.ndarray, target: np.ndarray):
         import tensorflow as tf
 
-        gen, edge, prior = self.generator, self.edge, self.prior_weight
+        gen, edge, prior, tgt = self.generator, self.edge, self.prior_weight, tf.constant(target)
 
-        @tf.function(reduce_retracing=True)
-        def fn(w, tgt):
-            with tf.GradientTape() as tape:
-                tape.watch(w)
-                x = gen(w, training=False)
-                fit = feature_matching_objective(edge(x, training=False), tgt, x, tv_weight=0.0, channels_last=True)
-                per = fit + latent_prior(w, weight=prior)
-                total = tf.reduce_sum(per)  # a sum of independent per-code objectives
-            return fit, per, tape.gradient(total, w)
+        def objective(w):
+            x = gen(w, training=False)
+            fit = feature_matching_objective(edge(x, training=False), tgt, x, tv_weight=0.0, channels_last=True)
+            return fit + latent_prior(w, weight=prior), fit
 
-        var = keras.Variable(w0, name="latent")
-        opt = keras.optimizers.Adam(self.lr)
-        opt.build([var])
+        opt = ScaledAdam(w0, objective, lr=self.lr)
         m = w0.shape[0]
         rule = PlateauPerImage(m, patience=self.patience, reductions=2, reduce_patience=max(1, self.patience // 2))
         best, best_fit = w0.copy(), np.full(m, np.inf)
-        scale = np.ones((m, 1), dtype=np.float32)
-        tgt = tf.constant(target)
+        scale = np.ones(m, dtype=np.float32)
         for s in range(self.steps):
-            fit, per, grad = fn(var.value, tgt)
             if s % self.check_every == 0 or s == self.steps - 1:
-                improved = rule.update(per.numpy())
-                best[improved] = var.numpy()[improved]
-                best_fit[improved] = fit.numpy()[improved]
-                scale = rule.step_scale.astype(np.float32).reshape(m, 1)
+                per, fit = opt.evaluate()
+                improved = rule.update(per)
+                best[improved] = opt.value()[improved]
+                best_fit[improved] = fit[improved]
+                scale = rule.step_scale.astype(np.float32)
                 if rule.stop:
                     break
-            before = var.numpy()
-            opt.apply_gradients([(grad, var)])
-            moved = before + (var.numpy() - before) * scale
-            bad = ~np.isfinite(moved).all(axis=1)
+            bad = opt.step(scale)
             if bad.any():  # a diverged code stops where it was, keeping its best
-                moved[bad] = before[bad]
                 rule.halt(bad)
-                scale = rule.step_scale.astype(np.float32).reshape(m, 1)
-            var.assign(moved)
+                scale = rule.step_scale.astype(np.float32)
         return best, best_fit
 
     def evaluate(self, private_x) -> AttackResult:

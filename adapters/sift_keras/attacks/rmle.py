@@ -9,6 +9,7 @@ from sift_core.metrics import total_variation as _core_tv
 
 from .._keras import keras, require_tensorflow
 from ._common import as_images, check_int, check_positive, check_target, observe, white_box_edge
+from ._optim import ScaledAdam
 from .results import AttackResult
 
 __all__ = ["RMLEAttack", "total_variation"]
@@ -60,6 +61,8 @@ class RMLEAttack:
         self.ssim_sigma = check_positive(ssim_sigma, "ssim_sigma")
         #: mean best objective over all images at each check of the last reconstruction
         self.history: list[float] = []
+        #: steps each image of the last reconstruction ran before it stopped
+        self.steps_run: list[int] = []
 
     def reconstruct(self, z, *, init=None) -> np.ndarray:
         """Reconstruct inputs (N, H, W, C) in [0, 1] from observed features ``z`` (N, ...).
@@ -80,34 +83,16 @@ class RMLEAttack:
                 raise ValueError(f"init must hold one image per feature vector ({n}); got {start.shape[0]}")
         checks = -(-self.steps // self.check_every)
         total = np.zeros(checks)
-        out = []
+        out, steps_run = [], []
         bar = keras.utils.Progbar(-(-n // self.batch_size) * self.steps, verbose=1 if self.verbose else 0)
         for i in range(0, n, self.batch_size):
-            x_hat, losses = self._solve(start[i:i + self.batch_size], z[i:i + self.batch_size], bar)
+            x_hat, losses, ran = self._solve(start[i:i + self.batch_size], z[i:i + self.batch_size], bar)
             total += losses
             out.append(x_hat)
+            steps_run += ran
         self.history = (total / n).tolist()
+        self.steps_run = steps_run
         return np.concatenate(out)
-
-    def _objective_and_gradient(self):
-        """One traced function of (variable value, target) -> (per-image objective, gradient), reused by every batch."""
-        import tensorflow as tf
-
-        if getattr(self, "_grad_fn", None) is None:
-            sigmoid = self.parametrization == "sigmoid"
-            edge, tv_weight = self.edge, self.tv_weight
-
-            def fn(value, target):
-                with tf.GradientTape() as tape:
-                    tape.watch(value)
-                    x = tf.sigmoid(value) if sigmoid else value
-                    per_image = feature_matching_objective(edge(x, training=False), target, x, tv_weight=tv_weight,
-                                                           channels_last=True)
-                    loss = tf.reduce_sum(per_image)  # a sum of independent per-image objectives
-                return per_image, tape.gradient(loss, value)
-
-            self._grad_fn = tf.function(fn, reduce_retracing=True)
-        return self._grad_fn
 
     def _solve(self, init, target, bar):
         import tensorflow as tf
@@ -115,44 +100,46 @@ class RMLEAttack:
         sigmoid = self.parametrization == "sigmoid"
         eps = 1e-4
         start = np.log(np.clip(init, eps, 1 - eps) / (1 - np.clip(init, eps, 1 - eps))) if sigmoid else init
-        var = keras.Variable(start.astype("float32"), name="x_hat")
-        optimizer = keras.optimizers.Adam(self.lr)
-        optimizer.build([var])
-        target = tf.constant(target)
-        grad_fn = self._objective_and_gradient()
+        edge, tv_weight, target = self.edge, self.tv_weight, tf.constant(target)
+
+        def objective(value):
+            x = tf.sigmoid(value) if sigmoid else value
+            return (feature_matching_objective(edge(x, training=False), target, x, tv_weight=tv_weight,
+                                               channels_last=True),)
+
+        opt = ScaledAdam(start, objective, lr=self.lr, clip01=not sigmoid)
         n = init.shape[0]
-        view = (n,) + (1,) * (init.ndim - 1)
         rule = PlateauPerImage(n, patience=self.patience, reductions=2, reduce_patience=max(1, self.patience // 2))
-        best = var.numpy().copy()
+        best = opt.value().copy()
         checks = -(-self.steps // self.check_every)
         losses = np.zeros(checks)
-        step_scale = np.ones(view, dtype=np.float32)
+        step_scale = np.ones(n, dtype=np.float32)
+        ran = np.full(n, self.steps, dtype=np.int64)
+        running = np.ones(n, dtype=bool)
         for s in range(self.steps):
-            per_image, grad = grad_fn(var.value, target)
             if s % self.check_every == 0 or s == self.steps - 1:
-                improved = rule.update(per_image.numpy())
-                best[improved] = var.numpy()[improved]
+                # the objective of the current iterate (before this step's update)
+                improved = rule.update(opt.evaluate()[0])
+                best[improved] = opt.value()[improved]
                 losses[min(s // self.check_every, checks - 1)] = float(np.sum(np.where(np.isfinite(rule.best),
                                                                                        rule.best, 0.0)))
-                step_scale = rule.step_scale.astype(np.float32).reshape(view)
+                step_scale = rule.step_scale.astype(np.float32)
+                ran[rule.done & running] = s
+                running = ~rule.done
                 if rule.stop:
                     bar.add(self.steps - s)
                     break
-            before = var.numpy()
-            optimizer.apply_gradients([(grad, var)])
-            # per-image step size (halved on plateaus) and no move for stopped images
-            moved = before + (var.numpy() - before) * step_scale
-            bad = ~np.isfinite(moved.reshape(n, -1)).all(axis=1)
-            if bad.any():  # a diverged image stops where it was, keeping its best iterate
-                moved[bad] = before[bad]
+            # per-image step size (halved on plateaus), no move for stopped images; a diverged image
+            # stays where it was and stops, keeping its best iterate
+            bad = opt.step(step_scale)
+            if bad.any():
                 rule.halt(bad)
-                step_scale = rule.step_scale.astype(np.float32).reshape(view)
-            var.assign(moved if sigmoid else np.clip(moved, 0.0, 1.0))
+                step_scale = rule.step_scale.astype(np.float32)
             bar.add(1)
         if not np.any(np.isfinite(rule.best)):
             raise FloatingPointError("rMLE: the objective is not finite for any image (diverged); lower lr")
         x = 1 / (1 + np.exp(-best)) if sigmoid else np.clip(best, 0.0, 1.0)
-        return x.astype(np.float32), losses
+        return x.astype(np.float32), losses, ran.tolist()
 
     def evaluate(self, private_x) -> AttackResult:
         """Attack ``private_x``: observe its features as transmitted, reconstruct, measure per image."""

@@ -10,6 +10,7 @@ with just one framework installed.
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,6 +18,54 @@ import numpy as np
 
 BACKEND_MODULES = {"torch": "sift_reference.backends.torch_backend", "keras": "sift_reference.backends.keras_backend"}
 BACKEND_PACKAGES = {"torch": ("torch", "sift_torch"), "keras": ("keras", "sift_keras")}
+
+
+@dataclass(frozen=True)
+class Reconstructions:
+    """What :meth:`Backend.attack` returns: the reconstructions and how the attack ended.
+
+    ``info`` is recorded with the attack's scores under ``"convergence"`` (results.json), so a
+    reader can tell a converged attack from one cut short by its budget: the inverse network's
+    ``epochs`` run, ``best_epoch`` (1-based) and ``max_epochs``; the white-box attacks' mean and
+    largest ``steps`` per image and ``max_steps``; ``converged`` whether the stopping rule (not the
+    budget) ended it; the generative prior's ``restarts`` and ``latent_feature_error``. A backend
+    may also return a bare array (no record).
+    """
+
+    images: np.ndarray
+    info: dict = field(default_factory=dict)
+
+
+def unwrap_reconstructions(out) -> tuple[np.ndarray, dict]:
+    """(reconstructions as float32, convergence record) of what :meth:`Backend.attack` returned."""
+    if isinstance(out, Reconstructions):
+        return np.asarray(out.images, dtype=np.float32), dict(out.info)
+    return np.asarray(out, dtype=np.float32), {}
+
+
+def inverse_network_info(attack, max_epochs: int) -> dict:
+    """The convergence record of a fitted inverse-network attack (either adapter's)."""
+    best = getattr(attack, "best_epoch", None)
+    return {"epochs": len(attack.history), "best_epoch": None if best is None else int(best) + 1,
+            "max_epochs": int(max_epochs), "converged": bool(attack.converged)}
+
+
+def white_box_info(steps_run, max_steps: int) -> dict:
+    """The convergence record of a white-box attack from the steps each image ran."""
+    steps = np.asarray(list(steps_run), dtype=np.float64)
+    if steps.size == 0:
+        return {"max_steps": int(max_steps)}
+    return {"steps_mean": float(steps.mean()), "steps_max": int(steps.max()), "max_steps": int(max_steps),
+            "converged": bool(np.all(steps < max_steps))}
+
+
+def generative_info(attack) -> dict:
+    """The record of a generative-prior attack: latent restarts and the mean feature objective of the
+    picked latent codes (before the pixel refinement)."""
+    errors = np.asarray(attack.latent_feature_error, dtype=np.float64)
+    errors = errors[np.isfinite(errors)]
+    return {"restarts": int(attack.restarts),
+            "latent_feature_error": float(errors.mean()) if errors.size else None}
 
 
 @runtime_checkable
@@ -49,12 +98,14 @@ class Backend(Protocol):
         """The transmitted features ``z`` of ``x`` as deployed (defence applied, inference mode)."""
 
     def attack(self, name: str, handle: Any, *, aux_x: np.ndarray, private_x: np.ndarray, cfg, seed: int,
-               progress: bool, init: np.ndarray | None = None, cache_dir: Path | None = None) -> np.ndarray:
+               progress: bool, init: np.ndarray | None = None,
+               cache_dir: Path | None = None) -> Reconstructions | np.ndarray:
         """Reconstructions (N, C, H, W) in [0, 1] of ``private_x`` by attack ``name`` of the suite
         (``inverse_network``, ``rmle``, ``hybrid``, ``generative``) with its settings ``cfg``
         (``sift_reference.spec``). The black-box attacks train on ``aux_x``; ``hybrid`` starts from
         ``init`` (the inverse network's reconstructions); what the attacker trains once per run
-        (the generator) may be kept in ``cache_dir``. Raises FloatingPointError when it diverges."""
+        (the generator) may be kept in ``cache_dir``. Raises FloatingPointError when it diverges.
+        Returned as :class:`Reconstructions` (with the convergence record) or a bare array."""
 
 
 def available_backends() -> list[str]:

@@ -25,7 +25,7 @@ from sift_keras._keras import keras
 from sift_keras.attacks import GenerativePriorAttack, InverseNetworkAttack, RMLEAttack
 from sift_keras.attacks._common import observe
 
-from . import source_digest
+from . import Reconstructions, generative_info, inverse_network_info, source_digest, white_box_info
 
 
 def _nhwc(x: np.ndarray) -> np.ndarray:
@@ -223,14 +223,14 @@ class KerasBackend:
 
     # ------------------------------------------------------------------ attacks
     def attack(self, name: str, handle: KerasModel, *, aux_x, private_x, cfg, seed, progress=True, init=None,
-               cache_dir: Path | None = None) -> np.ndarray:
+               cache_dir: Path | None = None) -> Reconstructions:
         """Reconstructions (N, C, H, W) of ``private_x`` by attack ``name``, with the settings and
         procedures of the torch backend (see ``Backend.attack``)."""
         with _fixed_randomness(handle.model, seed):
             return self._attack(name, handle, aux_x=aux_x, private_x=private_x, cfg=cfg, seed=seed,
                                 progress=progress, init=init, cache_dir=cache_dir)
 
-    def _attack(self, name, handle, *, aux_x, private_x, cfg, seed, progress, init, cache_dir) -> np.ndarray:
+    def _attack(self, name, handle, *, aux_x, private_x, cfg, seed, progress, init, cache_dir) -> Reconstructions:
         shape = handle.input_shape
         if name == "inverse_network":
             attack = InverseNetworkAttack(handle.model, image_shape=shape, epochs=cfg.epochs, patience=cfg.patience,
@@ -238,21 +238,23 @@ class KerasBackend:
                                           width=cfg.width, min_width=min(32, cfg.width), seed=seed,
                                           verbose=1 if progress else 0)
             attack.fit(_nhwc(aux_x))
-            return _nchw(attack.reconstruct(self.features(handle, private_x)))
+            return Reconstructions(_nchw(attack.reconstruct(self.features(handle, private_x))),
+                                   inverse_network_info(attack, cfg.epochs))
         z = self.features(handle, private_x)
         if name in ("rmle", "hybrid"):
             if name == "hybrid" and init is None:
                 raise ValueError("the hybrid attack starts from the inverse network's reconstructions (init)")
             rmle = RMLEAttack(handle.model, image_shape=shape, steps=cfg.steps, lr=cfg.lr, tv_weight=cfg.tv_weight,
                               patience=cfg.patience, seed=seed, verbose=progress)
-            return _nchw(rmle.reconstruct(z, init=None if init is None else _nhwc(init)))
+            recon = _nchw(rmle.reconstruct(z, init=None if init is None else _nhwc(init)))
+            return Reconstructions(recon, white_box_info(rmle.steps_run, cfg.steps))
         if name == "generative":
             gen = self._generator(aux_x, cfg, seed, progress, cache_dir)
             attack = GenerativePriorAttack(handle.model, image_shape=shape, generator=gen, restarts=cfg.restarts,
                                            steps=cfg.steps, lr=cfg.lr, prior_weight=cfg.prior_weight,
                                            patience=cfg.patience, pixel_steps=cfg.pixel_steps, pixel_lr=cfg.pixel_lr,
                                            pixel_tv_weight=cfg.pixel_tv_weight, seed=seed, verbose=progress)
-            return _nchw(attack.reconstruct(z))
+            return Reconstructions(_nchw(attack.reconstruct(z)), generative_info(attack))
         raise ValueError(f"attack must be one of inverse_network, rmle, hybrid, generative; got {name!r}")
 
     def prepare_attacker(self, name: str, *, aux_x, cfg, seed, progress=True, cache_dir: Path | None = None) -> None:

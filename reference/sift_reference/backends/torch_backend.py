@@ -23,7 +23,7 @@ from sift_torch.attacks.generative import GenerativePriorAttack
 from sift_torch.attacks.inverse_network import InverseNetworkAttack
 from sift_torch.attacks.rmle import RMLEAttack
 
-from . import settings_key, source_digest
+from . import Reconstructions, generative_info, inverse_network_info, settings_key, source_digest, white_box_info
 
 CHECKPOINT_EVERY = 100  # optimiser steps between mid-epoch checkpoints (resume after Ctrl-C)
 
@@ -137,7 +137,7 @@ class TorchBackend:
 
     # ------------------------------------------------------------------ attacks
     def attack(self, name: str, handle: TorchModel, *, aux_x, private_x, cfg, seed, progress=True, init=None,
-               cache_dir: Path | None = None) -> np.ndarray:
+               cache_dir: Path | None = None) -> Reconstructions:
         """Reconstructions of ``private_x`` by attack ``name`` of the suite (see ``Backend.attack``)."""
         shape = tuple(private_x.shape[1:])
         edge = handle.model.edge
@@ -149,17 +149,17 @@ class TorchBackend:
                                               width=cfg.width, min_width=min(32, cfg.width), seed=seed,
                                               progress=progress)
                 attack.fit(aux_x)
-                return attack.reconstruct(self.features(handle, private_x)).numpy()
+                return Reconstructions(attack.reconstruct(self.features(handle, private_x)).numpy(),
+                                       inverse_network_info(attack, cfg.epochs))
             z = self.features(handle, private_x)
-            if name == "rmle":
-                return RMLEAttack(edge, image_shape=shape, steps=cfg.steps, lr=cfg.lr, tv_weight=cfg.tv_weight,
-                                  patience=cfg.patience, seed=seed, progress=progress).reconstruct(z).numpy()
-            if name == "hybrid":
-                if init is None:
+            if name in ("rmle", "hybrid"):
+                if name == "hybrid" and init is None:
                     raise ValueError("the hybrid attack starts from the inverse network's reconstructions (init)")
                 rmle = RMLEAttack(edge, image_shape=shape, steps=cfg.steps, lr=cfg.lr, tv_weight=cfg.tv_weight,
                                   patience=cfg.patience, seed=seed, progress=progress)
-                return rmle.reconstruct(z, init=np.asarray(init, dtype=np.float32)).numpy()
+                start = None if init is None else np.asarray(init, dtype=np.float32)
+                recon = rmle.reconstruct(z, init=start).numpy()
+                return Reconstructions(recon, white_box_info(rmle.steps_run, cfg.steps))
             if name == "generative":
                 gen = self._generator(aux_x, cfg, seed, progress, cache_dir)
                 attack = GenerativePriorAttack(edge, image_shape=shape, generator=gen, restarts=cfg.restarts,
@@ -167,7 +167,8 @@ class TorchBackend:
                                                patience=cfg.patience, pixel_steps=cfg.pixel_steps,
                                                pixel_lr=cfg.pixel_lr, pixel_tv_weight=cfg.pixel_tv_weight,
                                                seed=seed, progress=progress)
-                return attack.reconstruct(z).numpy()
+                recon = attack.reconstruct(z).numpy()
+                return Reconstructions(recon, generative_info(attack))
         raise ValueError(f"attack must be one of inverse_network, rmle, hybrid, generative; got {name!r}")
 
     def prepare_attacker(self, name: str, *, aux_x, cfg, seed, progress=True, cache_dir: Path | None = None) -> None:
