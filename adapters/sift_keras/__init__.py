@@ -49,6 +49,7 @@ from .models import (
     EdgeReport,
     FunnelEdge,
     FunnelHead,
+    InputAdapter,
     PlainCNNCloud,
     PlainCNNEdge,
     ResNet18Cloud,
@@ -75,7 +76,7 @@ logger = logging.getLogger("sift_keras")
 __all__ = [
     "__version__",
     "SqueezeExcitation", "TripletAttention", "CBAM", "AttentionGate",
-    "FunnelEdge", "FunnelHead", "UpsamplingModule", "UpsamplingCloud", "funnel_split",
+    "FunnelEdge", "FunnelHead", "UpsamplingModule", "UpsamplingCloud", "funnel_split", "InputAdapter",
     "PlainCNNEdge", "PlainCNNCloud", "VGG16Edge", "VGG16Cloud", "ResNet18Edge", "ResNet18Cloud", "split_baseline",
     "EdgeReport", "edge_report",
     "SiftFunnelLoss", "Defence", "NoDefence", "NoiseDefence", "DropoutDefence", "NoPeekDefence",

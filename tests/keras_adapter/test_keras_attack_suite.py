@@ -152,3 +152,18 @@ def test_rmle_records_the_steps_each_image_ran():
                         check_every=25, verbose=False)
     attack.reconstruct(np.zeros((3, 8, 8, 1), "float32"))
     assert attack.steps_run == [8 * 25] * 3
+
+
+def test_inverse_network_trains_on_full_batches_only(digits16):
+    """19 images at batch 8: two full batches an epoch, the short third left out (as sift_torch)."""
+
+    class Count(keras.callbacks.Callback):
+        batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            Count.batches += 1
+
+    attack = InverseNetworkAttack(keras.layers.AveragePooling2D(8), image_shape=(16, 16, 1), epochs=3,
+                                  val_fraction=0.0, batch_size=8, width=8, min_width=4, verbose=0)
+    attack.fit(digits16[0][:19], callbacks=[Count()])
+    assert Count.batches == 6 and len(attack.history) == 3

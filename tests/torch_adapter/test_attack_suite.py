@@ -160,3 +160,28 @@ def test_rmle_records_the_steps_each_image_ran():
                         progress=False)
     attack.reconstruct(torch.zeros(3, 1, 8, 8))
     assert attack.steps_run == [8 * 25] * 3
+
+
+def test_inverse_network_trains_on_full_batches_only(digits16):
+    """19 images at batch 8: two full batches an epoch; the short third (3 images) would step from
+    noisy BatchNorm statistics, so it is left out (the order is reshuffled every epoch)."""
+
+    class Recording(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 16 * 16)
+            self.sizes: list[int] = []
+
+        def forward(self, z):
+            if self.training and torch.is_grad_enabled():
+                self.sizes.append(int(z.shape[0]))
+            return torch.sigmoid(self.lin(z.flatten(1))).view(-1, 1, 16, 16)
+
+    decoder = Recording()
+    attack = InverseNetworkAttack(pool(8), image_shape=(1, 16, 16), epochs=3, val_fraction=0.0, batch_size=8,
+                                  decoder=decoder, progress=False).fit(digits16[:19])
+    assert decoder.sizes == [8] * 6 and len(attack.history) == 3
+    # fewer images than a batch: the one short batch is all there is, and it trains
+    decoder.sizes.clear()
+    attack.fit(digits16[:5])
+    assert decoder.sizes == [5] * 3

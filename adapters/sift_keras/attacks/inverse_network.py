@@ -43,8 +43,9 @@ class InverseNetworkAttack:
     batch_size, lr, betas : decoder training (the paper code's Adam, lr 0.01, betas (0.5, 0.999)).
     width, min_width, activation : decoder size (:func:`build_decoder`).
     decoder : a Keras model of your own from features to images in [0, 1].
-    seed : seeds the decoder's initialisation, the held-out split and the batch order
-        (through ``keras.utils.set_random_seed``, i.e. the global generators).
+    seed : seeds the decoder's initialisation (through ``keras.utils.set_random_seed``, i.e. the
+        global generators), the held-out split and the batch order (only full batches train, in
+        a new order every epoch, as in sift_torch).
     ssim_sigma : Gaussian window of the SSIM metric (1.5 needs images >= 11 pixels).
     """
 
@@ -107,8 +108,14 @@ class InverseNetworkAttack:
                           reduce_patience=max(1, self.patience // 2))
         best = None
         self.converged = False
+        # Only full batches train, in a new seeded order every epoch (as sift_torch): a short last
+        # batch gets a full Adam step from noisy BatchNorm statistics (docs/attacks.md).
+        order_rng = np.random.default_rng([self.seed, 1])
+        n_tr = x_tr.shape[0]
+        used = (n_tr // self.batch_size) * self.batch_size or n_tr
         for _ in range(self.epochs):
-            hist = self.decoder.fit(z_tr, x_tr, epochs=1, batch_size=self.batch_size, shuffle=True,
+            order = order_rng.permutation(n_tr)[:used]
+            hist = self.decoder.fit(z_tr[order], x_tr[order], epochs=1, batch_size=self.batch_size, shuffle=False,
                                     verbose=self.verbose, callbacks=callbacks)
             self.history.append(float(hist.history["loss"][-1]))
             if not np.isfinite(self.history[-1]) and best is None:

@@ -1,6 +1,6 @@
 """Edge and cloud models: the SiftFunnel funnel/upsampling pair and undefended split baselines."""
 
-from ._blocks import ConvBlock, ResidualBlock
+from ._blocks import ConvBlock, InputAdapter, ResidualBlock
 from .baselines import (
     PlainCNNCloud,
     PlainCNNEdge,
@@ -14,7 +14,7 @@ from .funnel import ACTIVATIONS, FunnelEdge, FunnelHead, UpsamplingCloud, Upsamp
 from .report import EdgeReport, edge_report
 
 __all__ = [
-    "ConvBlock", "ResidualBlock", "PlainCNNEdge", "PlainCNNCloud", "VGG16Edge", "VGG16Cloud", "ResNet18Edge",
-    "ResNet18Cloud", "split_baseline", "FunnelEdge", "FunnelHead", "UpsamplingModule", "UpsamplingCloud",
-    "EdgeReport", "edge_report", "ACTIVATIONS", "funnel_split",
+    "InputAdapter", "ConvBlock", "ResidualBlock", "PlainCNNEdge", "PlainCNNCloud", "VGG16Edge", "VGG16Cloud",
+    "ResNet18Edge", "ResNet18Cloud", "split_baseline", "FunnelEdge", "FunnelHead", "UpsamplingModule",
+    "UpsamplingCloud", "EdgeReport", "edge_report", "ACTIVATIONS", "funnel_split",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._keras import batch_norm, check_positive_int, keras, ops, serializable
 
-__all__ = ["ConvBlock", "ResidualBlock", "Sequence", "deserialize_optional", "serialize_optional"]
+__all__ = ["InputAdapter", "ConvBlock", "ResidualBlock", "Sequence", "deserialize_optional", "serialize_optional"]
 
 
 def serialize_optional(obj):
@@ -13,6 +13,75 @@ def serialize_optional(obj):
 
 def deserialize_optional(config):
     return None if config is None else keras.saving.deserialize_keras_object(config)
+
+
+def _per_channel(value, name: str) -> list[float]:
+    values = [float(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+    if not values:
+        raise ValueError(f"{name} must be a number or a non-empty list of numbers; got {value!r}")
+    return values
+
+
+@serializable
+class InputAdapter(keras.layers.Layer):
+    """Maps images in [0, 1] to what the first convolution expects: ``sift_torch``'s ``InputAdapter``,
+    channels-last.
+
+    Zero-pads the spatial size up to a multiple of ``multiple`` (28x28 becomes 32x32 for networks
+    that halve the size four or five times, as the authors did for Fashion-MNIST; the border is
+    black in [0, 1] image space) and then standardises ``(x - mean) / std`` per channel. Keeping
+    both inside the edge lets every attack and penalty see the raw [0, 1] image.
+    """
+
+    def __init__(self, *, multiple: int = 1, mean=0.5, std=0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.multiple = check_positive_int(multiple, "multiple")
+        self.mean = _per_channel(mean, "mean")
+        self.std = _per_channel(std, "std")
+        if min(self.std) <= 0:
+            raise ValueError(f"std must be positive; got {std!r}")
+
+    def padding(self, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """((top, bottom), (left, right)) zero padding for an input of this size (torch's split)."""
+        ph, pw = (-height) % self.multiple, (-width) % self.multiple
+        return (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if channels is not None and len(values) not in (1, channels):
+                raise ValueError(f"{name} must have 1 or {channels} entries (the input's channels); got {len(values)}")
+
+    def call(self, x):
+        h, w = x.shape[1], x.shape[2]
+        if h is None or w is None:
+            raise ValueError("InputAdapter needs images of known height and width")
+        top_bottom, left_right = self.padding(int(h), int(w))
+        if any(top_bottom + left_right):
+            x = ops.pad(x, ((0, 0), top_bottom, left_right, (0, 0)))
+        mean = ops.convert_to_tensor(self.mean, dtype=x.dtype)
+        std = ops.convert_to_tensor(self.std, dtype=x.dtype)
+        return (x - mean) / std
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        if h is not None:
+            h += (-h) % self.multiple
+        if w is not None:
+            w += (-w) % self.multiple
+        return (b, h, w, c)
+
+    def get_config(self):
+        return {**super().get_config(), "multiple": self.multiple, "mean": self.mean, "std": self.std}
+
+
+def input_adapter(normalize, multiple: int):
+    """The edge's first layer for ``normalize`` = (mean, std), or None for raw [0, 1] inputs."""
+    if normalize is None:
+        return None
+    if not (isinstance(normalize, (list, tuple)) and len(normalize) == 2):
+        raise ValueError(f"normalize must be a pair (mean, std) or None; got {normalize!r}")
+    return InputAdapter(multiple=multiple, mean=normalize[0], std=normalize[1], name="input_adapter")
 
 
 @serializable

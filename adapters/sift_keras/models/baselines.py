@@ -19,7 +19,7 @@ and the classifier is sized when the model is built.  ``width`` /
 from __future__ import annotations
 
 from .._keras import batch_norm, check_positive_int, keras, ops, serializable
-from ._blocks import ConvBlock, ResidualBlock, Sequence
+from ._blocks import ConvBlock, ResidualBlock, Sequence, input_adapter
 
 __all__ = [
     "PlainCNNEdge", "PlainCNNCloud", "VGG16Edge", "VGG16Cloud", "ResNet18Edge", "ResNet18Cloud", "split_baseline",
@@ -51,14 +51,40 @@ class _Configured(Sequence):
         return {**super().get_config(), **self._args}
 
 
+class _Edge(_Configured):
+    """An undefended edge: ``normalize`` = (mean, std) puts an :class:`InputAdapter` first (zero padding
+    to a multiple of ``PAD_MULTIPLE`` and standardisation, as ``sift_torch``'s edges); None takes
+    [0, 1] images as they are (models saved before the adapter existed load that way)."""
+
+    PAD_MULTIPLE = 1
+
+    def __init__(self, *, normalize=(0.5, 0.5), **kwargs):
+        if normalize is not None and not (isinstance(normalize, (list, tuple)) and len(normalize) == 2):
+            raise ValueError(f"normalize must be a pair (mean, std) or None; got {normalize!r}")
+        normalize = None if normalize is None else list(normalize)
+        super().__init__(normalize=normalize, **kwargs)
+        self._adapter = input_adapter(normalize, self.PAD_MULTIPLE)
+
+    def _with_adapter(self, blocks: list) -> list:
+        return ([self._adapter] if self._adapter is not None else []) + blocks
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{"normalize": None, **config})
+
+
 @serializable
-class PlainCNNEdge(_Configured):
-    """Edge of the undefended CNN: conv blocks with ``base_channels`` and ``2 * base_channels``."""
+class PlainCNNEdge(_Edge):
+    """Edge of the undefended CNN: conv blocks with ``base_channels`` and ``2 * base_channels``
+    (inputs padded to a multiple of 16, as the authors' 28 -> 32 for Fashion-MNIST)."""
+
+    PAD_MULTIPLE = 16
 
     def __init__(self, *, base_channels: int = 64, **kwargs):
         check_positive_int(base_channels, "base_channels")
         super().__init__(base_channels=base_channels, **kwargs)
-        self.blocks = [ConvBlock(base_channels, name="block1"), ConvBlock(2 * base_channels, name="block2")]
+        self.blocks = self._with_adapter([ConvBlock(base_channels, name="block1"),
+                                          ConvBlock(2 * base_channels, name="block2")])
 
 
 @serializable
@@ -81,13 +107,17 @@ class PlainCNNCloud(_Configured):
 
 
 @serializable
-class VGG16Edge(_Configured):
-    """The first two VGG-16-BN stages (2 x ``width``, 2 x ``2 * width`` convs, each stage pooled)."""
+class VGG16Edge(_Edge):
+    """The first two VGG-16-BN stages (2 x ``width``, 2 x ``2 * width`` convs, each stage pooled;
+    inputs padded to a multiple of 32)."""
+
+    PAD_MULTIPLE = 32
 
     def __init__(self, *, width: int = 64, **kwargs):
         check_positive_int(width, "width")
         super().__init__(width=width, **kwargs)
-        self.blocks = _vgg_stage(_scaled(width, 64), 2, "s1") + _vgg_stage(_scaled(width, 128), 2, "s2")
+        self.blocks = self._with_adapter(_vgg_stage(_scaled(width, 64), 2, "s1")
+                                         + _vgg_stage(_scaled(width, 128), 2, "s2"))
 
 
 @serializable
@@ -105,17 +135,17 @@ class VGG16Cloud(_Configured):
 
 
 @serializable
-class ResNet18Edge(_Configured):
+class ResNet18Edge(_Edge):
     """ResNet-18 stem (conv3x3, BN, ReLU), layer1 (2 blocks) and layer2 (2 blocks, stride 2)."""
 
     def __init__(self, *, width: int = 64, **kwargs):
         check_positive_int(width, "width")
         super().__init__(width=width, **kwargs)
         w = lambda c: _scaled(width, c)
-        self.blocks = [keras.layers.Conv2D(w(64), 3, padding="same", use_bias=False, name="stem_conv"),
-                       batch_norm(name="stem_bn"), keras.layers.Activation("relu"),
-                       ResidualBlock(w(64)), ResidualBlock(w(64)),
-                       ResidualBlock(w(128), stride=2), ResidualBlock(w(128))]
+        self.blocks = self._with_adapter([
+            keras.layers.Conv2D(w(64), 3, padding="same", use_bias=False, name="stem_conv"),
+            batch_norm(name="stem_bn"), keras.layers.Activation("relu"),
+            ResidualBlock(w(64)), ResidualBlock(w(64)), ResidualBlock(w(128), stride=2), ResidualBlock(w(128))])
 
 
 @serializable
@@ -136,16 +166,17 @@ _SPLITS = {"cnn": (PlainCNNEdge, PlainCNNCloud, "base_channels"), "vgg16": (VGG1
            "resnet18": (ResNet18Edge, ResNet18Cloud, "width")}
 
 
-def split_baseline(arch: str, num_classes: int, *, input_shape=None, width: int = 64):
+def split_baseline(arch: str, num_classes: int, *, input_shape=None, width: int = 64, normalize=(0.5, 0.5)):
     """``(edge, cloud)`` of the undefended ``arch`` in {"cnn", "vgg16", "resnet18"}.
 
-    ``width`` scales the channels (64 = published).  With ``input_shape``
-    (H, W, C) both models are built, so their weights exist at once.
+    ``width`` scales the channels (64 = published).  ``normalize`` = (mean, std) of the edge's
+    :class:`InputAdapter` (None: no adapter).  With ``input_shape`` (H, W, C) both models are
+    built, so their weights exist at once.
     """
     if arch not in _SPLITS:
         raise ValueError(f"arch must be one of {tuple(_SPLITS)}; got {arch!r}")
     edge_cls, cloud_cls, key = _SPLITS[arch]
-    edge = edge_cls(**{key: width}, name=f"{arch}_edge")
+    edge = edge_cls(**{key: width}, normalize=normalize, name=f"{arch}_edge")
     cloud = cloud_cls(num_classes, **{key: width}, name=f"{arch}_cloud")
     if input_shape is not None:
         z = edge(ops.zeros((1, *input_shape)))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .._keras import batch_norm, check_positive_int, keras, serializable
 from ..attention import CBAM, SqueezeExcitation, TripletAttention
-from ._blocks import ConvBlock, Sequence, deserialize_optional, serialize_optional
+from ._blocks import ConvBlock, Sequence, deserialize_optional, input_adapter, serialize_optional
 from .baselines import PlainCNNCloud
 
 __all__ = ["FunnelHead", "FunnelEdge", "UpsamplingModule", "UpsamplingCloud", "ACTIVATIONS", "make_activation",
@@ -113,11 +113,14 @@ class FunnelEdge(Sequence):
     ----------
     trunk : the layers before the funnel: an existing edge model (a Keras
         layer/model mapping (N, H, W, C) images to (N, h, w, C_in)), or ``None``
-        for the authors' CNN block (conv3x3 ``base_channels`` -> BN -> max-pool -> ReLU).
+        for the authors' CNN block (conv3x3 ``base_channels`` -> BN -> max-pool -> ReLU)
+        behind an :class:`InputAdapter` (zero padding to a multiple of 16, as the
+        authors' 28 -> 32, and standardisation by ``normalize`` = (mean, std); None: raw
+        [0, 1] inputs, as models saved before the adapter existed).
     out_channels : transmitted channels (12 in the authors' CNN).
     mid_channels : the funnel's intermediate width (16 in the authors' CNN).
     pool : halve the spatial size inside the funnel; default ``True`` with the
-        CNN block (a 28x28 input is sent as 7x7x12, 32x32 as 8x8x12) and
+        CNN block (a 28x28 or 32x32 input is sent as 8x8x12) and
         ``False`` with a given trunk (the old cloud then sees its usual size).
     output_activation : "leaky_relu" (default, slope ``negative_slope``), "relu"
         (the authors'), "identity", "tanh", "silu".
@@ -131,8 +134,9 @@ class FunnelEdge(Sequence):
     def __init__(self, trunk=None, *, out_channels: int = 12, mid_channels: int = 16, pool: bool | None = None,
                  base_channels: int = 64, output_activation: str = "leaky_relu", negative_slope: float = 0.1,
                  se_reduction: int = 32, out_se_reduction: int = 4, cbam_ratio: int = 6, output_norm: bool = True,
-                 **kwargs):
+                 normalize=(0.5, 0.5), **kwargs):
         super().__init__(**kwargs)
+        self.normalize = None if normalize is None or trunk is not None else list(normalize)
         self.base_channels = check_positive_int(base_channels, "base_channels")
         self.se_reduction = check_positive_int(se_reduction, "se_reduction")
         self._custom_trunk = trunk is not None
@@ -144,8 +148,10 @@ class FunnelEdge(Sequence):
                                out_se_reduction=out_se_reduction, cbam_ratio=cbam_ratio, output_norm=output_norm,
                                name="funnel")
         self.out_channels = self.head.out_channels
-        self.blocks = [self.trunk, SqueezeExcitation(self.se_reduction, data_format="channels_last", name="se"),
-                       TripletAttention(data_format="channels_last", name="triplet"), self.head]
+        adapter = input_adapter(self.normalize, 16)
+        self.blocks = ([adapter] if adapter is not None else []) + [
+            self.trunk, SqueezeExcitation(self.se_reduction, data_format="channels_last", name="se"),
+            TripletAttention(data_format="channels_last", name="triplet"), self.head]
 
     def get_config(self):
         h = self.head
@@ -153,11 +159,12 @@ class FunnelEdge(Sequence):
                 "out_channels": h.out_channels, "mid_channels": h.mid_channels, "pool": h.pool,
                 "base_channels": self.base_channels, "output_activation": h.output_activation,
                 "negative_slope": h.negative_slope, "se_reduction": self.se_reduction,
-                "out_se_reduction": h.out_se_reduction, "cbam_ratio": h.cbam_ratio, "output_norm": h.output_norm}
+                "out_se_reduction": h.out_se_reduction, "cbam_ratio": h.cbam_ratio, "output_norm": h.output_norm,
+                "normalize": self.normalize}
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = {"normalize": None, **config}  # saved before the input adapter: raw inputs
         config["trunk"] = deserialize_optional(config.get("trunk"))
         return cls(**config)
 

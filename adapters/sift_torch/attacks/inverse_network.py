@@ -69,7 +69,8 @@ class InverseNetworkAttack:
     patience : epochs without a held-out improvement before stopping (0 < patience).
     val_fraction : share of ``aux_x`` held out for early stopping, in [0, 0.5); 0 trains
         for exactly ``epochs`` on all of it.
-    batch_size : mini-batch size of the decoder.
+    batch_size : mini-batch size of the decoder; only full batches train (a new order every
+        epoch), as a short last batch steps from noisy BatchNorm statistics.
     lr, betas, weight_decay : Adam settings; defaults are those of the paper's code
         (lr 0.01, betas (0.5, 0.999)), which train this decoder well (docs/attacks.md).
     width, min_width, activation : decoder size and activation (see ``InversionDecoder``).
@@ -180,6 +181,11 @@ class InverseNetworkAttack:
                           reduce_patience=max(1, self.patience // 2))
         best_state = None
         self.converged = False
+        # Only full batches train (the order is reshuffled every epoch, so no sample is left out for
+        # long): a short last batch (8 of 1,800 images at batch 64) gets a full Adam step from noisy
+        # BatchNorm statistics, which made the held-out MSE jump for whole epochs and stopped the
+        # demo's decoder after 16 epochs at SSIM 0.750; without it: 27 epochs, 0.779 (docs/attacks.md).
+        full = min(self.batch_size, x_tr.shape[0])
         bar = _progress(range(self.epochs), self.progress, "inverse network")
         for _ in bar:
             decoder.train()
@@ -187,7 +193,7 @@ class InverseNetworkAttack:
             total, count = 0.0, 0
             for sl in iter_batches(x_tr.shape[0], self.batch_size):
                 idx = order[sl]
-                if idx.numel() < 2:  # BatchNorm cannot train on a single sample
+                if idx.numel() < full:  # the short last batch (see full above)
                     continue
                 xb, zb = x_tr[idx].to(self.device), z_tr[idx].to(self.device)
                 loss = torch.mean((decoder(zb) - xb) ** 2)
