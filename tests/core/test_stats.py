@@ -51,7 +51,35 @@ def test_spearman_matches_scipy_with_ties(pairs):
     else:
         ref = scipy_stats.spearmanr(a, b)
         assert got["rho"] == pytest.approx(ref.statistic, abs=1e-12)
-        assert got["p_value"] == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-300)
+        if len(a) > stats.EXACT_MAX_N:
+            assert got["p_value"] == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-300)
+        else:
+            assert got["p_value"] == pytest.approx(_brute_force_p(a, b), abs=1e-12)
+
+
+def _brute_force_p(a, b) -> float:
+    """Two-sided permutation p-value by a plain loop: Pearson's r of the ranks (scipy's rankdata for
+    ties) over every ordering of b."""
+    import itertools
+
+    scipy_stats = pytest.importorskip("scipy.stats")
+    ra, rb = scipy_stats.rankdata(a), scipy_stats.rankdata(b)
+    observed = abs(np.corrcoef(ra, rb)[0, 1])
+    hits = total = 0
+    for order in itertools.permutations(range(len(a))):
+        total += 1
+        hits += abs(np.corrcoef(ra, rb[list(order)])[0, 1]) >= observed - 1e-12
+    return hits / total
+
+
+def test_small_samples_get_the_exact_permutation_p_value():
+    # untied: rho = 1 - 6 sum d^2 / (n (n^2 - 1)); for n = 5 only the two monotone orderings reach |rho| = 1
+    assert stats.spearman([1, 2, 3, 4, 5], [2, 4, 6, 8, 10]) == {"rho": pytest.approx(1.0), "p_value":
+                                                                 pytest.approx(2 / 120), "n": 5}
+    # n = 3, rho = 0.5: the six orderings give rho 1, 0.5, 0.5, -0.5, -0.5, -1, all with |rho| >= 0.5
+    assert stats.spearman([1, 2, 3], [1, 3, 2])["p_value"] == pytest.approx(1.0)
+    # n = 4, rho = 0.8: |rho| >= 0.8 for the orderings 1234, 2134, 1243, 1324 and their reverses: 8 of 24
+    assert stats.spearman([1, 2, 3, 4], [1, 3, 2, 4])["p_value"] == pytest.approx(8 / 24)
 
 
 def test_spearman_degenerate_cases():
@@ -78,8 +106,10 @@ def test_spearman_without_scipy_gives_no_p_value(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_scipy)
-    got = stats.spearman([1, 2, 3, 4], [1, 3, 2, 4])
-    assert got["rho"] == pytest.approx(0.8) and got["p_value"] is None
+    got = stats.spearman(np.arange(10), [0, 2, 1, 3, 4, 5, 6, 7, 9, 8])
+    assert got["rho"] == pytest.approx(1 - 6 * 4 / (10 * 99)) and got["p_value"] is None
+    # the exact p-value of a small sample needs numpy only
+    assert stats.spearman([1, 2, 3, 4], [1, 3, 2, 4])["p_value"] == pytest.approx(8 / 24)
 
 
 def test_core_stats_imports_without_scipy():
@@ -87,6 +117,6 @@ def test_core_stats_imports_without_scipy():
     import sys
 
     code = ("import sys; sys.modules['scipy'] = None; import sift_core; s = sift_core.stats; "
-            "print(s.spearman([1, 2, 3], [1, 3, 2])['p_value'])")
+            "print(s.spearman(list(range(9)), [1, 0, 2, 3, 4, 5, 6, 7, 8])['p_value'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "None"

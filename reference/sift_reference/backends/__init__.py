@@ -68,6 +68,17 @@ def generative_info(attack) -> dict:
             "latent_feature_error": float(errors.mean()) if errors.size else None}
 
 
+class SharedAttacker:
+    """What both built-in backends train once per run for the attacker: the generative attack's
+    generator (``self._generator(aux_x, cfg, seed, progress, cache_dir)``, each backend's own)."""
+
+    def prepare_attacker(self, name: str, *, aux_x, cfg, seed, progress=True, cache_dir: Path | None = None) -> None:
+        """Train and save in ``cache_dir`` what attack ``name`` trains once per run (the generative
+        attack's generator), so that parallel units only load it; nothing for the other attacks."""
+        if name == "generative":
+            self._generator(aux_x, cfg, seed, progress, cache_dir)  # type: ignore[attr-defined]
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What the runner needs from a framework."""

@@ -25,7 +25,7 @@ from sift_keras._keras import keras
 from sift_keras.attacks import GenerativePriorAttack, InverseNetworkAttack, RMLEAttack
 from sift_keras.attacks._common import observe
 
-from . import Reconstructions, generative_info, inverse_network_info, source_digest, white_box_info
+from . import Reconstructions, SharedAttacker, generative_info, inverse_network_info, source_digest, white_box_info
 
 
 def _nhwc(x: np.ndarray) -> np.ndarray:
@@ -132,7 +132,7 @@ def _fingerprint() -> str:
             f"sift_keras {source_digest(sift_keras, TRAINING_SOURCES)}")
 
 
-class KerasBackend:
+class KerasBackend(SharedAttacker):
     name = "keras"
 
     def __init__(self):
@@ -256,12 +256,6 @@ class KerasBackend:
                                            pixel_tv_weight=cfg.pixel_tv_weight, seed=seed, verbose=progress)
             return Reconstructions(_nchw(attack.reconstruct(z)), generative_info(attack))
         raise ValueError(f"attack must be one of inverse_network, rmle, hybrid, generative; got {name!r}")
-
-    def prepare_attacker(self, name: str, *, aux_x, cfg, seed, progress=True, cache_dir: Path | None = None) -> None:
-        """Train and save in ``cache_dir`` what attack ``name`` trains once per run (the generative
-        attack's generator), so that parallel units only load it; nothing for the other attacks."""
-        if name == "generative":
-            self._generator(aux_x, cfg, seed, progress, cache_dir)
 
     def _generator(self, aux_x, cfg, seed, progress, cache_dir):
         """The attacker's DCGAN, trained once per run on its data and saved in ``cache_dir`` (atomic)."""

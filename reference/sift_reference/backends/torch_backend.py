@@ -23,7 +23,15 @@ from sift_torch.attacks.generative import GenerativePriorAttack
 from sift_torch.attacks.inverse_network import InverseNetworkAttack
 from sift_torch.attacks.rmle import RMLEAttack
 
-from . import Reconstructions, generative_info, inverse_network_info, settings_key, source_digest, white_box_info
+from . import (
+    Reconstructions,
+    SharedAttacker,
+    generative_info,
+    inverse_network_info,
+    settings_key,
+    source_digest,
+    white_box_info,
+)
 
 CHECKPOINT_EVERY = 100  # optimiser steps between mid-epoch checkpoints (resume after Ctrl-C)
 
@@ -57,7 +65,7 @@ def _fingerprint() -> str:
     return f"torch {torch.__version__}, sift_torch {source_digest(sift_torch, TRAINING_SOURCES)}"
 
 
-class TorchBackend:
+class TorchBackend(SharedAttacker):
     name = "torch"
 
     def __init__(self):
@@ -170,12 +178,6 @@ class TorchBackend:
                 recon = attack.reconstruct(z).numpy()
                 return Reconstructions(recon, generative_info(attack))
         raise ValueError(f"attack must be one of inverse_network, rmle, hybrid, generative; got {name!r}")
-
-    def prepare_attacker(self, name: str, *, aux_x, cfg, seed, progress=True, cache_dir: Path | None = None) -> None:
-        """Train and save in ``cache_dir`` what attack ``name`` trains once per run (the generative
-        attack's generator), so that parallel units only load it; nothing for the other attacks."""
-        if name == "generative":
-            self._generator(aux_x, cfg, seed, progress, cache_dir)
 
     def _generator(self, aux_x, cfg, seed, progress, cache_dir):
         """The attacker's DCGAN: it depends only on the attacker's data and settings, so it is
