@@ -24,7 +24,8 @@
 ``attack-start:D:ATTACK``
     on entry to the backend's ``attack(ATTACK)`` for ``D``.
 ``attack-step:D:ATTACK:N``
-    before optimiser step ``N`` inside ``D``'s ``ATTACK`` (torch: any optimiser; keras: ``apply_gradients``).
+    before optimiser step ``N`` inside ``D``'s ``ATTACK`` (torch: any optimiser; keras: ``apply_gradients`` and
+    the white-box attacks' ``ScaledAdam.step``).
 
 The production code is unchanged: this script only wraps its functions in this process. Before
 the kill it appends one JSON line to ``RECORD`` naming the point and what was on disk, so the
@@ -188,6 +189,16 @@ def _patch_keras() -> None:
         return apply_gradients(self, *args, **kw)
 
     adam.apply_gradients = counted
+    # the white-box attacks step through one traced function of their own, not an optimiser
+    from sift_keras.attacks import _optim
+
+    step = _optim.ScaledAdam.step
+
+    def counted_step(self, *args, **kw):
+        _optimiser_step()
+        return step(self, *args, **kw)
+
+    _optim.ScaledAdam.step = counted_step
 
 
 def main() -> int:
