@@ -49,6 +49,8 @@ def test_bad_settings_are_named():
         sk.InputAdapter(mean=[0.1, 0.2])(np.zeros((1, 8, 8, 3), "float32"))
     with pytest.raises(ValueError, match="normalize"):
         sk.split_baseline("cnn", 10, width=8, normalize=0.5)
+    with pytest.raises(ValueError, match="normalize"):
+        sk.FunnelEdge(normalize=0.5)
 
 
 def test_edges_send_what_the_torch_edges_send_and_old_models_load_without_the_adapter():

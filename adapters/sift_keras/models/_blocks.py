@@ -75,12 +75,20 @@ class InputAdapter(keras.layers.Layer):
         return {**super().get_config(), "multiple": self.multiple, "mean": self.mean, "std": self.std}
 
 
-def input_adapter(normalize, multiple: int):
-    """The edge's first layer for ``normalize`` = (mean, std), or None for raw [0, 1] inputs."""
+def check_normalize(normalize) -> list | None:
+    """``normalize`` = (mean, std) as a list (its form in a model's config), or None."""
     if normalize is None:
         return None
     if not (isinstance(normalize, (list, tuple)) and len(normalize) == 2):
         raise ValueError(f"normalize must be a pair (mean, std) or None; got {normalize!r}")
+    return list(normalize)
+
+
+def input_adapter(normalize, multiple: int):
+    """The edge's first layer for ``normalize`` = (mean, std), or None for raw [0, 1] inputs."""
+    normalize = check_normalize(normalize)
+    if normalize is None:
+        return None
     return InputAdapter(multiple=multiple, mean=normalize[0], std=normalize[1], name="input_adapter")
 
 

@@ -19,7 +19,7 @@ and the classifier is sized when the model is built.  ``width`` /
 from __future__ import annotations
 
 from .._keras import batch_norm, check_positive_int, keras, ops, serializable
-from ._blocks import ConvBlock, ResidualBlock, Sequence, input_adapter
+from ._blocks import ConvBlock, ResidualBlock, Sequence, check_normalize, input_adapter
 
 __all__ = [
     "PlainCNNEdge", "PlainCNNCloud", "VGG16Edge", "VGG16Cloud", "ResNet18Edge", "ResNet18Cloud", "split_baseline",
@@ -59,9 +59,7 @@ class _Edge(_Configured):
     PAD_MULTIPLE = 1
 
     def __init__(self, *, normalize=(0.5, 0.5), **kwargs):
-        if normalize is not None and not (isinstance(normalize, (list, tuple)) and len(normalize) == 2):
-            raise ValueError(f"normalize must be a pair (mean, std) or None; got {normalize!r}")
-        normalize = None if normalize is None else list(normalize)
+        normalize = check_normalize(normalize)
         super().__init__(normalize=normalize, **kwargs)
         self._adapter = input_adapter(normalize, self.PAD_MULTIPLE)
 

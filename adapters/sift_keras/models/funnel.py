@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .._keras import batch_norm, check_positive_int, keras, serializable
 from ..attention import CBAM, SqueezeExcitation, TripletAttention
-from ._blocks import ConvBlock, Sequence, deserialize_optional, input_adapter, serialize_optional
+from ._blocks import ConvBlock, Sequence, check_normalize, deserialize_optional, input_adapter, serialize_optional
 from .baselines import PlainCNNCloud
 
 __all__ = ["FunnelHead", "FunnelEdge", "UpsamplingModule", "UpsamplingCloud", "ACTIVATIONS", "make_activation",
@@ -136,7 +136,8 @@ class FunnelEdge(Sequence):
                  se_reduction: int = 32, out_se_reduction: int = 4, cbam_ratio: int = 6, output_norm: bool = True,
                  normalize=(0.5, 0.5), **kwargs):
         super().__init__(**kwargs)
-        self.normalize = None if normalize is None or trunk is not None else list(normalize)
+        normalize = check_normalize(normalize)
+        self.normalize = None if trunk is not None else normalize  # a given trunk takes its own inputs
         self.base_channels = check_positive_int(base_channels, "base_channels")
         self.se_reduction = check_positive_int(se_reduction, "se_reduction")
         self._custom_trunk = trunk is not None
