@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from . import cache, report
+from . import cache, plugins, report
 from .backends import Backend, get_backend, unwrap_reconstructions
 from .datasets import DataSplits, load_dataset
-from .spec import ATTACKER_DIR, DefenceSpec, ExperimentSpec
+from .spec import ATTACKER_DIR, DEFENCE_KEYS, DefenceSpec, ExperimentSpec
 
 _LOG = logging.getLogger("sift_reference")
 MARKER = ".siftfunnel-run"
@@ -288,8 +288,11 @@ def run_defence(spec: ExperimentSpec, defence, data: DataSplits, out: Path, *, b
 
 
 def _train_key(backend: Backend, data_key: str, spec_dict: dict, d_dict: dict, seed: int) -> str:
-    return cache.settings_hash(backend.name, getattr(backend, "version", ""), data_key, spec_dict["model"],
-                               spec_dict["training"], d_dict, seed)
+    parts = [backend.name, getattr(backend, "version", ""), data_key, spec_dict["model"], spec_dict["training"],
+             d_dict, seed]
+    if d_dict["kind"] not in DEFENCE_KEYS:  # a plugin's class: its source is part of what trains the model
+        parts.append(plugins.digest(tuple(spec_dict["experiment"].get("plugins", ()))))
+    return cache.settings_hash(*parts)
 
 
 def distils(defence) -> bool:

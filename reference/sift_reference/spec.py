@@ -15,6 +15,7 @@ from typing import Any
 
 from sift_core.objective import SIFTFUNNEL_DEFAULTS
 
+from . import plugins as _plugins
 from .datasets import DATASET_NAMES, FILE_FORMATS
 
 try:
@@ -201,6 +202,8 @@ class ExperimentSpec:
     criterion: CriterionSpec = field(default_factory=CriterionSpec)
     #: ``[sweep]`` (:mod:`sift_reference.sweep_spec`); None when the spec has none (``siftfunnel run`` ignores it)
     sweep: Any = None
+    #: ``experiment.plugins``: modules / absolute .py paths that register defences (:mod:`sift_reference.plugins`)
+    plugins: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict in the TOML's own layout (round-trips through :func:`spec_from_dict`)."""
@@ -215,6 +218,9 @@ class ExperimentSpec:
             d["sweep"] = {"seeds": list(self.sweep.seeds), "drops": list(self.sweep.drops),
                           "strengths": {k: dict(v) for k, v in self.sweep.strengths.items()}}
         d["experiment"] = {"name": d.pop("name"), "seed": d.pop("seed"), "backend": d.pop("backend")}
+        plugins = d.pop("plugins")
+        if plugins:
+            d["experiment"]["plugins"] = list(plugins)
         return _drop_none(d)
 
 
@@ -279,21 +285,40 @@ def _fill(cls, raw: dict, prefix: str, checks: dict[str, str]):
     return cls(**values)
 
 
-def _defence(raw: Any, i: int) -> DefenceSpec:
+def check_plugin_value(value: Any, key: str) -> Any:
+    """A setting of a registered (plugin) defence: a string, a boolean or a finite number (its class
+    checks the rest)."""
+    if isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return _check(value, "real", key)
+    raise SpecError(f"{key}: a registered defence's setting must be a string, a boolean or a number; got {value!r}")
+
+
+def _defence(raw: Any, i: int, plugins: tuple[str, ...] = ()) -> DefenceSpec:
     key = f"defences[{i}]"
     if not isinstance(raw, dict):
         raise SpecError(f"{key}: must be a table ([[defences]])")
     kind = raw.get("kind")
     if kind is None:
         raise SpecError(f"{key}.kind: missing (one of {', '.join(DEFENCE_KEYS)})")
-    if kind not in DEFENCE_KEYS:
-        raise SpecError(f"{key}.kind: must be one of {', '.join(map(repr, DEFENCE_KEYS))}; got {kind!r}")
-    own = DEFENCE_KEYS[kind]
-    allowed = {**COMMON_DEFENCE_KEYS, **own}
-    for k in raw:
-        if k not in allowed:
-            raise SpecError(f"{key}.{k}: unknown key for kind {kind!r} (allowed: {', '.join(allowed)})")
-    params = {k: _check(raw.get(k, default), check, f"{key}.{k}") for k, (check, default) in own.items()}
+    if kind not in DEFENCE_KEYS and not plugins:
+        raise SpecError(f"{key}.kind: must be one of {', '.join(map(repr, DEFENCE_KEYS))}; got {kind!r} "
+                        "(a defence of your own: name the module that registers it in experiment.plugins)")
+    if kind in DEFENCE_KEYS:
+        own = DEFENCE_KEYS[kind]
+        allowed = {**COMMON_DEFENCE_KEYS, **own}
+        for k in raw:
+            if k not in allowed:
+                raise SpecError(f"{key}.{k}: unknown key for kind {kind!r} (allowed: {', '.join(allowed)})")
+        params = {k: _check(raw.get(k, default), check, f"{key}.{k}") for k, (check, default) in own.items()}
+    else:  # registered by a plugin: its class checks its keys (check_registered)
+        kind = _check(kind, "str", f"{key}.kind")
+        if kind != kind.lower():
+            raise SpecError(f"{key}.kind: registered kinds are looked up in lower case; got {kind!r}")
+        params = {k: check_plugin_value(v, f"{key}.{k}") for k, v in raw.items() if k not in COMMON_DEFENCE_KEYS}
     name = _check(raw.get("name", kind), "str", f"{key}.name")
     if kind == "none" and name != "none":
         raise SpecError(f"{key}.name: the undefended model's row is always named 'none'; got {name!r}")
@@ -365,8 +390,9 @@ def _attacks(raw: dict, ds: DatasetSpec) -> AttacksSpec:
     return AttacksSpec(suite=tuple(suite), budget=budget, **tables)
 
 
-def spec_from_dict(raw: dict) -> ExperimentSpec:
-    """Validate a parsed TOML document and build the :class:`ExperimentSpec`."""
+def spec_from_dict(raw: dict, *, base_dir: str | os.PathLike | None = None) -> ExperimentSpec:
+    """Validate a parsed TOML document and build the :class:`ExperimentSpec`; ``base_dir`` is where
+    relative ``experiment.plugins`` files are found (default: the working directory)."""
     if not isinstance(raw, dict):
         raise SpecError("spec: must be a TOML document")
     top = ("experiment", "dataset", "model", "training", "defences", "attacks", "criterion", "sweep")
@@ -375,13 +401,15 @@ def spec_from_dict(raw: dict) -> ExperimentSpec:
             raise SpecError(f"{k}: unknown section (allowed: {', '.join(top)})")
     exp = _table(raw, "experiment")
     for k in exp:
-        if k not in ("name", "seed", "backend"):
-            raise SpecError(f"experiment.{k}: unknown key (allowed: name, seed, backend)")
+        if k not in ("name", "seed", "backend", "plugins"):
+            raise SpecError(f"experiment.{k}: unknown key (allowed: name, seed, backend, plugins)")
     name = _check(exp.get("name", "experiment"), "str", "experiment.name")
     seed = _check(exp.get("seed", 0), "int_nonneg", "experiment.seed")
     backend = exp.get("backend", "torch")
     if backend not in BACKENDS:
         raise SpecError(f"experiment.backend: must be one of {', '.join(map(repr, BACKENDS))}; got {backend!r}")
+    plugins = _plugins.resolve(exp.get("plugins"), base_dir)
+    _plugins.load_all(plugins)
 
     ds_raw = _table(raw, "dataset")
     ds = _fill(DatasetSpec, ds_raw, "dataset", {
@@ -417,7 +445,7 @@ def spec_from_dict(raw: dict) -> ExperimentSpec:
     defs_raw = raw.get("defences")
     if not isinstance(defs_raw, list) or not defs_raw:
         raise SpecError("defences: at least one [[defences]] table is required, including kind = 'none'")
-    defences = [_defence(d, i) for i, d in enumerate(defs_raw)]
+    defences = [_defence(d, i, plugins) for i, d in enumerate(defs_raw)]
     seen: dict[str, int] = {}
     for i, d in enumerate(defences):
         if d.name in seen:
@@ -439,8 +467,29 @@ def spec_from_dict(raw: dict) -> ExperimentSpec:
         from .sweep_spec import parse_sweep
 
         sweep = parse_sweep(raw["sweep"], defences, seed)
-    return ExperimentSpec(name=name, seed=seed, backend=backend, dataset=ds, model=model, training=training,
-                          defences=defences, attacks=attacks, criterion=crit, sweep=sweep)
+    spec = ExperimentSpec(name=name, seed=seed, backend=backend, dataset=ds, model=model, training=training,
+                          defences=defences, attacks=attacks, criterion=crit, sweep=sweep, plugins=plugins)
+    check_registered(spec)
+    return spec
+
+
+def registered_defences(spec: ExperimentSpec) -> list[tuple[int, DefenceSpec]]:
+    """(index, defence) of each defence whose kind a plugin registered (not a built-in kind)."""
+    return [(i, d) for i, d in enumerate(spec.defences) if d.kind not in DEFENCE_KEYS]
+
+
+def check_registered(spec: ExperimentSpec) -> None:
+    """Each plugin kind is registered for the spec's backend and its class takes its settings,
+    at every sweep strength too; errors name the key."""
+    for i, d in registered_defences(spec):
+        _plugins.check_kind(d.kind, d.params, backend=spec.backend, plugins=spec.plugins, key=f"defences[{i}]",
+                            seed=spec.seed)
+        if spec.sweep is not None and d.name in spec.sweep.strengths:
+            table = spec.sweep.strengths[d.name]
+            for j in range(len(next(iter(table.values())))):
+                point = {p: values[j] for p, values in table.items()}
+                _plugins.check_kind(d.kind, {**d.params, **point}, backend=spec.backend, plugins=spec.plugins,
+                                    key=f"sweep.strengths.{d.name}", seed=spec.seed)
 
 
 def load_spec(path: str | os.PathLike, *, backend: str | None = None, seed: int | None = None,
@@ -462,14 +511,18 @@ def load_spec(path: str | os.PathLike, *, backend: str | None = None, seed: int 
         attacks = raw.setdefault("attacks", {})
         if isinstance(attacks, dict):
             attacks["budget"] = attack_budget
-    return override(spec_from_dict(raw), backend=backend, seed=seed)
+    return override(spec_from_dict(raw, base_dir=os.path.dirname(os.path.abspath(path))), backend=backend,
+                    seed=seed)
 
 
 def override(spec: ExperimentSpec, *, backend: str | None = None, seed: int | None = None) -> ExperimentSpec:
     if backend is not None:
         if backend not in BACKENDS:
             raise SpecError(f"--backend: must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        changed = backend != spec.backend
         spec = dataclasses.replace(spec, backend=backend)
+        if changed:
+            check_registered(spec)
     if seed is not None:
         spec = dataclasses.replace(spec, seed=_check(seed, "int_nonneg", "--seed"))
     return spec

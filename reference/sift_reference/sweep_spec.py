@@ -69,7 +69,7 @@ def point_name(defence: str, strength: dict[str, Any]) -> str:
 
 def parse_sweep(raw: Any, defences: list, seed: int) -> SweepSpec:
     """Validate ``[sweep]`` against the spec's defences; every error names its key."""
-    from .spec import COMMON_DEFENCE_KEYS, DEFENCE_KEYS, MAX_SEED, SpecError, _check
+    from .spec import COMMON_DEFENCE_KEYS, DEFENCE_KEYS, MAX_SEED, SpecError, _check, check_plugin_value
 
     if not isinstance(raw, dict):
         raise SpecError("sweep: must be a table ([sweep])")
@@ -103,22 +103,28 @@ def parse_sweep(raw: Any, defences: list, seed: int) -> SweepSpec:
             raise SpecError(f"{key}: the undefended model has no strength to sweep")
         if not isinstance(params, dict) or not params:
             raise SpecError(f"{key}: must be a table of parameter = [values]")
-        own = DEFENCE_KEYS[kind]
+        own = DEFENCE_KEYS.get(kind)  # None: a plugin's kind, whose class checks its keys (spec.check_registered)
         lengths = set()
         checked = {}
         for p, values in params.items():
-            if p not in own:
-                common = " (lr and epochs are set per defence, not swept)" if p in COMMON_DEFENCE_KEYS else ""
-                raise SpecError(f"{key}.{p}: not a parameter of kind {kind!r} (sweepable: {', '.join(own)}){common}")
+            common = " (lr and epochs are set per defence, not swept)" if p in COMMON_DEFENCE_KEYS else ""
+            if (p not in own) if own is not None else (p in COMMON_DEFENCE_KEYS):
+                sweepable = f" (sweepable: {', '.join(own)})" if own is not None else ""
+                raise SpecError(f"{key}.{p}: not a parameter of kind {kind!r}{sweepable}{common}")
             if not isinstance(values, list) or not values:
                 raise SpecError(f"{key}.{p}: must be a non-empty list of values; got {values!r}")
-            checked[p] = [_check(v, own[p][0], f"{key}.{p}[{j}]") for j, v in enumerate(values)]
+            checked[p] = [_check(v, own[p][0], f"{key}.{p}[{j}]") if own is not None
+                          else check_plugin_value(v, f"{key}.{p}[{j}]") for j, v in enumerate(values)]
             lengths.add(len(values))
         if len(lengths) > 1:
             sizes = ", ".join(f"{p}: {len(v)}" for p, v in params.items())
             raise SpecError(f"{key}: lists of different lengths ({sizes}); several parameters are zipped, "
                             "one point per position")
         strengths[name] = checked
+    for d in defences:
+        if d.kind != "none" and d.kind not in STRENGTHS and d.name not in strengths:
+            raise SpecError(f"sweep.strengths.{d.name}: required for kind {d.kind!r}, a registered defence "
+                            "(no default strengths)")
     sweep = SweepSpec(seeds=tuple(seeds), drops=tuple(drops), strengths=strengths)
     points(sweep, defences)  # repeated strengths are an error here, before anything trains
     return sweep

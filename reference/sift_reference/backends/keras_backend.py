@@ -25,6 +25,8 @@ from sift_keras._keras import keras
 from sift_keras.attacks import GenerativePriorAttack, InverseNetworkAttack, RMLEAttack
 from sift_keras.attacks._common import observe
 
+from .. import plugins
+from ..spec import DEFENCE_KEYS
 from . import Reconstructions, SharedAttacker, generative_info, inverse_network_info, source_digest, white_box_info
 
 
@@ -167,6 +169,8 @@ class KerasBackend(SharedAttacker):
             edge, cloud = sift_keras.split_baseline(arch, data.num_classes, input_shape=input_shape, width=width)
             if defence.kind in ("noise", "dropout", "mid"):
                 params["seed"] = spec.seed
+            elif defence.kind in sift_keras.DEFENCES and defence.kind not in DEFENCE_KEYS:  # a plugin's class
+                params = plugins.settings(sift_keras.DEFENCES[defence.kind], params, backend="keras", seed=spec.seed)
             d = sift_keras.make_defence(defence.kind, **params)
         model = sift_keras.SplitModel(edge, cloud, d)
         model.build((None, *input_shape))
