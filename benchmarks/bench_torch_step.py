@@ -7,8 +7,9 @@ A step is zero_grad + forward + loss + backward + Adam step.  The two kinds of
 step alternate, so machine load affects both alike; medians are reported.
 Target: SiftFunnel / CE at most 1.15.  It also times SiftFunnel with
 distillation (``distill=2``: a forward pass of an undefended teacher per step)
-and, for reference, a step of the undefended CNN split (the authors' code took about 1.7x that, METHOD.md
-section 7).  On CUDA it checks that the loss path never synchronises with
+and, for reference, a step of the undefended CNN split (the authors' code took
+about 1.7x that, docs/method.md).  On CUDA it checks that the loss path never
+synchronises with
 the host (``torch.cuda.set_sync_debug_mode("error")``): the penalties stay on
 the device.
 """

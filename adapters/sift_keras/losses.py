@@ -37,7 +37,7 @@ def to_channels_first(z):
 
 @serializable
 class SiftFunnelLoss:
-    r"""SiftFunnel training objective (METHOD.md section 2):
+    r"""SiftFunnel training objective (docs/method.md, "Objective"):
 
     .. math::
         L = \alpha\,\mathrm{KL}(y_\epsilon \| p) + \beta\,\mathrm{dCor}^2_V(x, z)

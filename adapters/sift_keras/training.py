@@ -72,7 +72,7 @@ def default_optimizer(learning_rate: float = 2e-3, *, decay_steps: int | None = 
     """Adam(``learning_rate``, beta_1 0.5, AMSGrad), the authors' optimiser at a learning rate that trains.
 
     The authors' 1e-2 killed the funnel's last ReLU within ~30 batches on
-    Fashion-MNIST (METHOD.md section 7); 2e-3 is what their FaceScrub runs used.
+    Fashion-MNIST (docs/method.md); 2e-3 is what their FaceScrub runs used.
     ``decay_steps`` (the run's total optimiser steps) adds cosine decay to 0, as
     ``sift_torch.TrainConfig(lr_schedule="cosine")`` does: short runs then end on
     a settled model.

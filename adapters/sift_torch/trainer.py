@@ -71,7 +71,7 @@ class ChanceAccuracyWarning(UserWarning):
 
 @dataclass
 class TrainConfig:
-    """Settings of a training run (``lr`` 2e-3: the authors' 1e-2 killed the funnel, METHOD.md section 7)."""
+    """Settings of a training run (``lr`` 2e-3: the authors' 1e-2 killed the funnel, docs/method.md)."""
 
     epochs: int = 10
     batch_size: int = 128

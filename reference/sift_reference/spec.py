@@ -41,7 +41,7 @@ ATTACKER_DIR = "_attacker"
 MAX_SEED = 2**32 - 1
 
 # Per defence kind: its own keys -> (check, default). Every kind also accepts the
-# common keys below. Defaults follow ../shared/METHOD.md sections 2 and 5.
+# common keys below. Defaults follow docs/method.md ("Objective", "Baselines").
 _POS, _NONNEG, _UNIT, _UNIT_OPEN = "pos", "nonneg", "unit", "unit_open"
 DEFENCE_KEYS: dict[str, dict[str, tuple[str, Any]]] = {
     "none": {},

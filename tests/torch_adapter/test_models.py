@@ -85,7 +85,8 @@ def test_every_arch_builds_for_every_input(arch, size, channels):
 
 
 def test_authors_cnn_parameter_counts():
-    """METHOD.md section 7: undefended CNN edge 74,880 parameters, SiftFunnel edge 9,202 (1-channel input)."""
+    """The authors' code (docs/method.md): undefended CNN edge 74,880 parameters, SiftFunnel edge 9,202
+    (1-channel input)."""
     plain = st.build_split("cnn", in_channels=1, image_size=32)
     funnel = st.build_split("cnn", defence="siftfunnel", in_channels=1, image_size=32)
     assert st.count_parameters(plain.edge) == 74_880

@@ -1,4 +1,4 @@
-"""The SiftFunnel edge (funnel) and the cloud's upsampling module (METHOD.md section 3).
+"""The SiftFunnel edge (funnel) and the cloud's upsampling module (docs/method.md, "Architecture").
 
 Edge: a shallow conv block (or any existing edge as ``trunk``), SE, triplet
 attention, then the *funnel*: 1x1 convolutions narrowing the channels

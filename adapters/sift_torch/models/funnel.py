@@ -1,6 +1,6 @@
 """The SiftFunnel edge (attention + channel funnel) and the cloud's upsampling module.
 
-Architecture from the authors' code (METHOD.md section 3), generalised so
+Architecture from the authors' code (docs/method.md, "Architecture"), generalised so
 that any existing edge can be wrapped: ``FunnelEdge(trunk)`` appends
 attention and a 1x1 channel funnel to ``trunk``, and ``UpsamplingCloud``
 projects the few transmitted channels back up before the original cloud.
@@ -31,7 +31,7 @@ def funnel_head(
     3x3, SiLU, 1x1, 3x3, 5x5, output activation (the authors' ``block2_mix``).
 
     The authors end with a ReLU; at their default learning rate it died (every
-    feature 0, METHOD.md section 7).  The default here is a LeakyReLU, which
+    feature 0, docs/method.md).  The default here is a LeakyReLU, which
     keeps a gradient for negative pre-activations so the features cannot all
     die; ``output_activation="relu"`` restores the original.
     """
@@ -70,7 +70,7 @@ class FunnelEdge(nn.Module):
     step) shrinks the features' scale geometrically.  The cloud's batch-norm
     running statistics lag behind, so evaluation accuracy drops to chance,
     and with a ReLU the features end at exactly 0 (the collapse of
-    METHOD.md section 7).  Standardising each transmitted channel (batch
+    docs/method.md).  Standardising each transmitted channel (batch
     norm without affine parameters) fixes the scale, so ``mean|z|`` measures
     what it is meant to (how concentrated, how sparse, the features are), and
     the activation after it can never see only negative inputs.
