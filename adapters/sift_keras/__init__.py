@@ -46,7 +46,6 @@ from .export import export_tflite, tflite_features
 from .losses import SiftFunnelLoss
 from .mine import MineCritic, estimate_mi_keras
 from .models import (
-    EdgeReport,
     FunnelEdge,
     FunnelHead,
     InputAdapter,
@@ -58,11 +57,11 @@ from .models import (
     UpsamplingModule,
     VGG16Cloud,
     VGG16Edge,
-    edge_report,
     funnel_split,
     split_baseline,
 )
-from .training import (
+from .profile import EdgeProfile, EdgeReport, count_parameters, edge_report, profile_edge
+from .trainer import (
     ChanceAccuracyMonitor,
     ChanceAccuracyWarning,
     DeadFeatureMonitor,
@@ -78,7 +77,7 @@ __all__ = [
     "SqueezeExcitation", "TripletAttention", "CBAM", "AttentionGate",
     "FunnelEdge", "FunnelHead", "UpsamplingModule", "UpsamplingCloud", "funnel_split", "InputAdapter",
     "PlainCNNEdge", "PlainCNNCloud", "VGG16Edge", "VGG16Cloud", "ResNet18Edge", "ResNet18Cloud", "split_baseline",
-    "EdgeReport", "edge_report",
+    "EdgeProfile", "profile_edge", "count_parameters", "EdgeReport", "edge_report",
     "SiftFunnelLoss", "Defence", "NoDefence", "NoiseDefence", "DropoutDefence", "NoPeekDefence",
     "MIDDefence", "BiDODefence", "SiftFunnelDefence", "make_defence", "register_defence", "DEFENCES",
     "SplitModel", "DeadFeatureMonitor", "DeadFeaturesWarning", "ChanceAccuracyMonitor", "ChanceAccuracyWarning",

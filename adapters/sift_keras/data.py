@@ -16,7 +16,7 @@ class ShuffledArrays(keras.utils.PyDataset):
     with ``BackupAndRestore`` sees other batches than the run it continues.
     Here epoch ``e`` always sees the permutation drawn from
     ``numpy.random.default_rng([seed, e])``; :meth:`SplitModel.fit
-    <sift_keras.training.SplitModel.fit>` sets the epoch through
+    <sift_keras.trainer.SplitModel.fit>` sets the epoch through
     :meth:`epoch_callback` and passes ``shuffle=False``.
     """
 

@@ -39,7 +39,7 @@ def test_recalibrated_batchnorm_holds_the_exact_statistics_of_its_input(digits16
 def test_inverse_network_stops_on_a_held_out_plateau(digits16):
     """Features that carry nothing: the held-out MSE cannot keep improving, so training stops early."""
     attack = InverseNetworkAttack(keras.layers.Rescaling(0.0), image_shape=(16, 16, 1), epochs=60, patience=3,
-                                  width=16, min_width=8, verbose=0).fit(digits16[0][:400])
+                                  width=16, min_width=8, progress=False).fit(digits16[0][:400])
     assert attack.converged and len(attack.history) < 60
     # the kept epoch is the best up to the 0.1 % that counts as an improvement
     assert attack.val_history[attack.best_epoch] <= 1.001 * min(attack.val_history)
@@ -54,8 +54,8 @@ def test_rmle_stops_and_hybrid_refines_toward_the_features(digits16):
     x = digits16[0]
     edge = keras.layers.AveragePooling2D(4)
     hybrid = HybridAttack(edge, image_shape=(16, 16, 1), inverse_options={"epochs": 4, "width": 16, "min_width": 8,
-                                                                          "patience": 2, "verbose": 0},
-                          steps=400, verbose=False).fit(x[:300])
+                                                                          "patience": 2, "progress": False},
+                          steps=400, progress=False).fit(x[:300])
     private = x[300:332]
     z = _np(edge(private))
     guess = hybrid.inverse.reconstruct(z)
@@ -70,7 +70,7 @@ def test_latent_search_recovers_images_the_generator_can_make():
     x = _np(gen(np.random.default_rng(0).standard_normal((6, 8)).astype("float32"), training=False))
     edge = keras.layers.AveragePooling2D(2)
     attack = GenerativePriorAttack(edge, image_shape=(16, 16, 1), generator=gen, restarts=4, steps=600, lr=0.05,
-                                   prior_weight=0.0, pixel_steps=0, verbose=False)
+                                   prior_weight=0.0, pixel_steps=0, progress=False)
     x_hat = attack.reconstruct(_np(edge(x)))
     assert np.mean((x_hat - x) ** 2) < 0.1 * np.mean((x - x.mean()) ** 2)
     assert max(attack.latent_feature_error) < 0.01
@@ -79,7 +79,7 @@ def test_latent_search_recovers_images_the_generator_can_make():
 def test_generator_trains_and_a_diverging_rmle_raises(digits16):
     from sift_keras.attacks import train_generator
 
-    gen, history = train_generator(digits16[0][:128], latent_dim=8, width=16, epochs=2, batch_size=32, verbose=False)
+    gen, history = train_generator(digits16[0][:128], latent_dim=8, width=16, epochs=2, batch_size=32, progress=False)
     assert len(history) == 2 and gen.output_shape[1:] == (16, 16, 1)
 
     class Exploding(keras.layers.Layer):
@@ -87,7 +87,7 @@ def test_generator_trains_and_a_diverging_rmle_raises(digits16):
             return x * float("nan")
 
     with pytest.raises(FloatingPointError, match="diverged"):
-        RMLEAttack(Exploding(), image_shape=(16, 16, 1), steps=30, verbose=False).reconstruct(
+        RMLEAttack(Exploding(), image_shape=(16, 16, 1), steps=30, progress=False).reconstruct(
             np.ones((2, 16, 16, 1), "float32"))
 
 
@@ -128,7 +128,7 @@ def test_the_same_edge_gives_reconstructions_of_equal_quality_in_torch_and_keras
     np.testing.assert_allclose(z_t.numpy().transpose(0, 2, 3, 1), z_k, atol=1e-5)
     start = np.random.default_rng(1).random(private.shape).astype("float32")
     settings = dict(steps=300, lr=0.05, tv_weight=0.02, patience=6)
-    k_rec = RMLEAttack(k_edge, image_shape=(16, 16, 1), verbose=False, **settings).reconstruct(z_k, init=start)
+    k_rec = RMLEAttack(k_edge, image_shape=(16, 16, 1), progress=False, **settings).reconstruct(z_k, init=start)
     t_rec = TorchRMLE(t_edge, image_shape=(1, 16, 16), progress=False, **settings).reconstruct(
         z_t, init=np.ascontiguousarray(start.transpose(0, 3, 1, 2))).numpy()
     k_s = reconstruction_scores(private, k_rec, channels_last=True)
@@ -137,7 +137,7 @@ def test_the_same_edge_gives_reconstructions_of_equal_quality_in_torch_and_keras
 
     aux = x[:600]
     inv = dict(epochs=12, patience=3, width=16, min_width=8, seed=0)
-    k_inv = InverseNetworkAttack(k_edge, image_shape=(16, 16, 1), verbose=0, **inv).fit(aux)
+    k_inv = InverseNetworkAttack(k_edge, image_shape=(16, 16, 1), progress=False, **inv).fit(aux)
     t_inv = TorchInverse(t_edge, image_shape=(1, 16, 16), progress=False, **inv).fit(
         np.ascontiguousarray(aux.transpose(0, 3, 1, 2)))
     k_s = reconstruction_scores(private, k_inv.reconstruct(z_k), channels_last=True)
@@ -149,7 +149,7 @@ def test_rmle_records_the_steps_each_image_ran():
     """A constant objective improves once (at the first check), then the rule halves the step twice
     after 2 checks each and stops after 4 more: 8 checks, so every image ran 8 * check_every steps."""
     attack = RMLEAttack(keras.layers.Rescaling(0.0), image_shape=(8, 8, 1), steps=500, tv_weight=0.0, patience=4,
-                        check_every=25, verbose=False)
+                        check_every=25, progress=False)
     attack.reconstruct(np.zeros((3, 8, 8, 1), "float32"))
     assert attack.steps_run == [8 * 25] * 3
 
@@ -164,6 +164,6 @@ def test_inverse_network_trains_on_full_batches_only(digits16):
             Count.batches += 1
 
     attack = InverseNetworkAttack(keras.layers.AveragePooling2D(8), image_shape=(16, 16, 1), epochs=3,
-                                  val_fraction=0.0, batch_size=8, width=8, min_width=4, verbose=0)
+                                  val_fraction=0.0, batch_size=8, width=8, min_width=4, progress=False)
     attack.fit(digits16[0][:19], callbacks=[Count()])
     assert Count.batches == 6 and len(attack.history) == 3

@@ -34,7 +34,7 @@ def test_decoder_maps_features_to_images_in_unit_range(features, image):
 def test_inverse_network_recovers_informative_features_only(digits16):
     x = digits16[0]
     aux, private = x[:800], x[1500:1564]
-    kwargs = dict(image_shape=(16, 16, 1), epochs=8, batch_size=32, lr=0.01, width=32, min_width=8, verbose=0)
+    kwargs = dict(image_shape=(16, 16, 1), epochs=8, batch_size=32, lr=0.01, width=32, min_width=8, progress=False)
     pooled = sk.InverseNetworkAttack(keras.layers.AveragePooling2D(2), **kwargs).fit(aux).evaluate(private)
     blind = sk.InverseNetworkAttack(keras.layers.Rescaling(0.0), **kwargs).fit(aux).evaluate(private)
     assert pooled.mean_ssim > blind.mean_ssim + 0.3
@@ -44,7 +44,7 @@ def test_inverse_network_recovers_informative_features_only(digits16):
 
 def test_rmle_inverts_an_invertible_edge_independently_of_batching(digits16):
     private = digits16[0][:4]
-    kwargs = dict(image_shape=(16, 16, 1), steps=150, lr=0.05, tv_weight=0.0, verbose=False)
+    kwargs = dict(image_shape=(16, 16, 1), steps=150, lr=0.05, tv_weight=0.0, progress=False)
     whole = sk.RMLEAttack(keras.layers.Identity(), batch_size=4, **kwargs)
     result = whole.evaluate(private)
     assert result.mean_mse < 1e-3
@@ -110,3 +110,14 @@ def test_tensorflow_only_attacks_name_the_backend_elsewhere(monkeypatch):
     for call in calls:
         with pytest.raises(RuntimeError, match="KERAS_BACKEND is 'jax'"):
             call()
+
+
+def test_progress_is_the_keyword_and_verbose_its_deprecated_name():
+    edge = keras.layers.Identity()
+    assert sk.RMLEAttack(edge, image_shape=(4, 4, 1)).progress is True
+    assert sk.RMLEAttack(edge, image_shape=(4, 4, 1), progress=False).progress is False
+    for cls in (sk.RMLEAttack, sk.InverseNetworkAttack, sk.GenerativePriorAttack):
+        with pytest.warns(DeprecationWarning, match="verbose is now progress"):
+            assert cls(edge, image_shape=(4, 4, 1), verbose=0).progress is False
+    with pytest.warns(DeprecationWarning, match="verbose is now progress"):
+        assert sk.HybridAttack(edge, image_shape=(4, 4, 1), verbose="auto").rmle.progress is True

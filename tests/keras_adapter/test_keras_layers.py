@@ -78,17 +78,32 @@ def test_funnel_wraps_an_existing_split():
     assert tuple(cloud(z).shape) == (2, 10)
 
 
-def test_edge_report_counts_a_convolution_exactly():
-    edge = keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Conv2D(4, 3, padding="same", use_bias=False)])
-    rep = sk.edge_report(edge, (8, 8, 2))
-    assert rep.params == 3 * 3 * 2 * 4
-    assert rep.flops == 2 * 8 * 8 * 3 * 3 * 2 * 4  # one multiply and one add per weight and position
+def test_profile_edge_counts_a_convolution_exactly():
+    edge = keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Conv2D(4, 3, padding="same", use_bias=False),
+                             keras.layers.BatchNormalization()])
+    rep = sk.profile_edge(edge, (8, 8, 2))
+    assert rep.params == 3 * 3 * 2 * 4 + 4 * 4 == edge.count_params()  # BN: gamma, beta and two moving statistics
+    assert rep.trainable_params == 3 * 3 * 2 * 4 + 2 * 4
+    if keras.backend.backend() == "tensorflow":  # one multiply and one add per weight and position, plus BN's
+        assert rep.flops >= 2 * 8 * 8 * 3 * 3 * 2 * 4
+    else:  # FLOPs come from TensorFlow's profiler only
+        assert rep.flops is None
     assert rep.feature_shape == (8, 8, 4) and rep.feature_size == 256
+    assert rep.input_size == 128 and rep.compression == 2.0
+    assert rep.to_dict()["feature_size"] == 256 and rep.to_dict()["input_shape"] == [8, 8, 2]
+
+
+def test_edge_report_is_the_deprecated_name_of_profile_edge():
+    edge = keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Conv2D(4, 3, padding="same", use_bias=False)])
+    with pytest.warns(DeprecationWarning, match="profile_edge"):
+        rep = sk.edge_report(edge, (8, 8, 2))
+    assert rep == sk.profile_edge(edge, (8, 8, 2)) and sk.EdgeReport is sk.EdgeProfile
+    assert rep.flops == 2 * 8 * 8 * 3 * 3 * 2 * 4  # one multiply and one add per weight and position
 
 
 def test_funnel_edge_sends_less_than_the_undefended_split():
-    funnel = sk.edge_report(sk.funnel_split(10, input_shape=(32, 32, 1))[0], (32, 32, 1))
-    plain = sk.edge_report(sk.split_baseline("cnn", 10, input_shape=(32, 32, 1))[0], (32, 32, 1))
+    funnel = sk.profile_edge(sk.funnel_split(10, input_shape=(32, 32, 1))[0], (32, 32, 1))
+    plain = sk.profile_edge(sk.split_baseline("cnn", 10, input_shape=(32, 32, 1))[0], (32, 32, 1))
     assert funnel.feature_size == 12 * 8 * 8 and plain.feature_size == 128 * 8 * 8
     assert funnel.params < plain.params / 4
 
@@ -132,4 +147,4 @@ def test_invalid_arguments_name_the_argument():
     with pytest.raises(ValueError, match="num_classes"):
         sk.UpsamplingCloud()
     with pytest.raises(ValueError, match="input_shape"):
-        sk.edge_report(sk.PlainCNNEdge(base_channels=4), (8, 8))
+        sk.profile_edge(sk.PlainCNNEdge(base_channels=4), (8, 8))

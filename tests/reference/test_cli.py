@@ -78,7 +78,7 @@ def _backend_available(name: str) -> None:
     else:
         pytest.importorskip("keras")
         pytest.importorskip("tensorflow")
-        pytest.importorskip("sift_keras.training")
+        pytest.importorskip("sift_keras.trainer")
     pytest.importorskip("sklearn")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -50,7 +51,7 @@ def as_images(x, name: str, image_shape=None) -> np.ndarray:
 def observe(target, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
     """The features an eavesdropper sees for inputs ``x``, in inference mode, batch by batch.
 
-    A :class:`~sift_keras.training.SplitModel` is queried through ``transmit``
+    A :class:`~sift_keras.trainer.SplitModel` is queried through ``transmit``
     (its defence's noise or dropout included, one draw per query); any other
     Keras model or layer is called with ``training=False``.
     """
@@ -63,3 +64,11 @@ def observe(target, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
 def white_box_edge(target):
     """The differentiable edge function a white-box attacker inverts (the SplitModel's edge, before its defence)."""
     return target.edge if hasattr(target, "transmit") and hasattr(target, "edge") else target
+
+
+def progress_flag(progress: bool, verbose, owner: str) -> bool:
+    """``progress`` (sift_torch's name), or the deprecated ``verbose`` when it is given."""
+    if verbose is None:
+        return bool(progress)
+    warnings.warn(f"{owner}: verbose is now progress (the name sift_torch uses)", DeprecationWarning, stacklevel=3)
+    return verbose == "auto" or bool(verbose)

@@ -7,7 +7,7 @@ import numpy as np
 from sift_core.inversion import PlateauPerImage, feature_matching_objective, latent_prior
 
 from .._keras import keras, require_tensorflow
-from ._common import as_images, check_int, check_positive, check_target, observe, white_box_edge
+from ._common import as_images, check_int, check_positive, check_target, observe, progress_flag, white_box_edge
 from ._optim import ScaledAdam
 from .generator import train_generator
 from .results import AttackResult
@@ -35,8 +35,8 @@ class GenerativePriorAttack:
                  gan_epochs: int = 60, gan_batch_size: int = 64, gan_lr: float = 2e-4, restarts: int = 8,
                  steps: int = 1500, lr: float = 0.05, prior_weight: float = 1e-3, patience: int = 6,
                  check_every: int = 25, pixel_steps: int = 1000, pixel_lr: float = 0.02,
-                 pixel_tv_weight: float = 0.0, batch_size: int = 256, seed: int = 0, verbose: bool = True,
-                 ssim_sigma: float = 1.5):
+                 pixel_tv_weight: float = 0.0, batch_size: int = 256, seed: int = 0, progress: bool = True,
+                 ssim_sigma: float = 1.5, verbose=None):
         self.target = check_target(edge)
         self.edge = white_box_edge(self.target)
         self.image_shape = tuple(int(s) for s in image_shape)
@@ -58,7 +58,7 @@ class GenerativePriorAttack:
         self.pixel_tv_weight = check_positive(pixel_tv_weight, "pixel_tv_weight", allow_zero=True)
         self.batch_size = check_int(batch_size, "batch_size", 1)
         self.seed = check_int(seed, "seed", 0)
-        self.verbose = bool(verbose)
+        self.progress = progress_flag(progress, verbose, type(self).__name__)
         self.ssim_sigma = check_positive(ssim_sigma, "ssim_sigma")
         self.gan_history: list[dict[str, float]] = []
         self.latent_feature_error: list[float] = []
@@ -69,7 +69,7 @@ class GenerativePriorAttack:
         x = as_images(aux_x, "aux_x", self.image_shape)
         self.generator, self.gan_history = train_generator(
             x, latent_dim=self.latent_dim, width=self.gan_width, epochs=self.gan_epochs,
-            batch_size=self.gan_batch_size, lr=self.gan_lr, seed=self.seed, verbose=self.verbose)
+            batch_size=self.gan_batch_size, lr=self.gan_lr, seed=self.seed, progress=self.progress)
         return self
 
     def reconstruct(self, z) -> np.ndarray:
@@ -99,7 +99,7 @@ class GenerativePriorAttack:
             return start
         refine = RMLEAttack(self.target, image_shape=self.image_shape, steps=self.pixel_steps, lr=self.pixel_lr,
                             tv_weight=self.pixel_tv_weight, patience=self.patience, check_every=self.check_every,
-                            batch_size=self.batch_size, seed=self.seed, verbose=self.verbose)
+                            batch_size=self.batch_size, seed=self.seed, progress=self.progress)
         return refine.reconstruct(z, init=start)
 
     def _search(self, w0: np.ndarray, target: np.ndarray):

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from .._keras import batch_norm, keras, require_tensorflow
-from ._common import as_images, check_int, check_positive
+from ._common import as_images, check_int, check_positive, progress_flag
 
 __all__ = ["build_discriminator", "build_generator", "train_generator"]
 
@@ -64,7 +64,7 @@ def build_discriminator(image_shape, *, width: int = 64, name: str = "discrimina
 
 
 def train_generator(aux_x, *, latent_dim: int = 64, width: int = 128, epochs: int = 60, batch_size: int = 64,
-                    lr: float = 2e-4, seed: int = 0, verbose: bool = True):
+                    lr: float = 2e-4, seed: int = 0, progress: bool = True, verbose=None):
     """Train a DCGAN on ``aux_x`` (N, H, W, C) in [0, 1]; returns the generator and, per epoch, the
     mean discriminator and generator losses (as ``sift_torch.attacks.train_generator``).
     Raises FloatingPointError when a loss turns NaN."""
@@ -100,7 +100,7 @@ def train_generator(aux_x, *, latent_dim: int = 64, width: int = 128, epochs: in
 
     rng = np.random.default_rng(seed)
     history = []
-    bar = keras.utils.Progbar(epochs, verbose=1 if verbose else 0)
+    bar = keras.utils.Progbar(epochs, verbose=1 if progress_flag(progress, verbose, "train_generator") else 0)
     for _ in range(epochs):
         order = rng.permutation(x.shape[0])
         sums, count = [0.0, 0.0], 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import as_images, check_target, observe
+from ._common import as_images, check_target, observe, progress_flag
 from .inverse_network import InverseNetworkAttack
 from .results import AttackResult
 from .rmle import RMLEAttack
@@ -24,8 +24,8 @@ class HybridAttack:
 
     def __init__(self, edge, *, image_shape, inverse: InverseNetworkAttack | None = None, inverse_options=None,
                  steps: int = 3000, lr: float = 0.01, tv_weight: float = 0.0, patience: int = 6,
-                 check_every: int = 25, batch_size: int = 128, seed: int = 0, verbose: bool = True,
-                 ssim_sigma: float = 1.5):
+                 check_every: int = 25, batch_size: int = 128, seed: int = 0, progress: bool = True,
+                 ssim_sigma: float = 1.5, verbose=None):
         self.target = check_target(edge)
         if inverse is not None and not isinstance(inverse, InverseNetworkAttack):
             raise TypeError(f"inverse must be an InverseNetworkAttack or None; got {type(inverse).__name__}")
@@ -35,7 +35,8 @@ class HybridAttack:
                                                        **(inverse_options or {}))
         self.rmle = RMLEAttack(edge, image_shape=image_shape, steps=steps, lr=lr, tv_weight=tv_weight,
                                patience=patience, check_every=check_every, batch_size=batch_size, seed=seed,
-                               verbose=verbose, ssim_sigma=ssim_sigma)
+                               progress=progress_flag(progress, verbose, type(self).__name__),
+                               ssim_sigma=ssim_sigma)
         self.image_shape = self.rmle.image_shape
         self.ssim_sigma = ssim_sigma
 

@@ -7,7 +7,7 @@ import numpy as np
 from sift_core.inversion import Plateau
 
 from .._keras import keras
-from ._common import as_images, check_int, check_positive, check_target, observe
+from ._common import as_images, check_int, check_positive, check_target, observe, progress_flag
 from .decoder import build_decoder
 from .results import AttackResult
 
@@ -31,11 +31,11 @@ class InverseNetworkAttack:
     halves after ``patience // 2`` epochs without improvement (twice at most) and training
     stops after ``patience`` more (:class:`sift_core.inversion.Plateau`), keeping the best
     epoch's weights. ``epochs`` is only the most it may take. Each epoch runs through
-    ``decoder.fit``, so Keras's progress bar (``verbose``) and ``callbacks`` apply.
+    ``decoder.fit``, so Keras's progress bar (``progress``) and ``callbacks`` apply.
 
     Parameters
     ----------
-    edge : the target: a :class:`~sift_keras.training.SplitModel` (queried through
+    edge : the target: a :class:`~sift_keras.trainer.SplitModel` (queried through
         ``transmit``, defence included) or any Keras model/layer mapping (N, H, W, C)
         images in [0, 1] to features; always called with ``training=False``.
     image_shape : (H, W, C) of one input.
@@ -53,7 +53,8 @@ class InverseNetworkAttack:
 
     def __init__(self, edge, *, image_shape, epochs: int = 200, patience: int = 10, val_fraction: float = 0.1,
                  batch_size: int = 64, lr: float = 0.01, betas=(0.5, 0.999), width: int = 128, min_width: int = 32,
-                 activation: str = "relu", decoder=None, seed: int = 0, verbose="auto", ssim_sigma: float = 1.5):
+                 activation: str = "relu", decoder=None, seed: int = 0, progress: bool = True, ssim_sigma: float = 1.5,
+                 verbose=None):
         self.edge = check_target(edge)
         self.image_shape = tuple(int(s) for s in image_shape)
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
@@ -72,7 +73,7 @@ class InverseNetworkAttack:
         self.min_width = check_int(min_width, "min_width", 1)
         self.activation = activation
         self.seed = check_int(seed, "seed", 0)
-        self.verbose = verbose
+        self.progress = progress_flag(progress, verbose, type(self).__name__)
         self.ssim_sigma = check_positive(ssim_sigma, "ssim_sigma")
         self.decoder = decoder
         #: mean training MSE of each epoch
@@ -116,7 +117,7 @@ class InverseNetworkAttack:
         for _ in range(self.epochs):
             order = order_rng.permutation(n_tr)[:used]
             hist = self.decoder.fit(z_tr[order], x_tr[order], epochs=1, batch_size=self.batch_size, shuffle=False,
-                                    verbose=self.verbose, callbacks=callbacks)
+                                    verbose=1 if self.progress else 0, callbacks=callbacks)
             self.history.append(float(hist.history["loss"][-1]))
             if not np.isfinite(self.history[-1]) and best is None:
                 raise FloatingPointError(f"the decoder's training loss is {self.history[-1]} (diverged); lower lr")

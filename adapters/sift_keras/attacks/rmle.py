@@ -8,7 +8,7 @@ from sift_core.inversion import PlateauPerImage, feature_matching_objective
 from sift_core.metrics import total_variation as _core_tv
 
 from .._keras import keras, require_tensorflow
-from ._common import as_images, check_int, check_positive, check_target, observe, white_box_edge
+from ._common import as_images, check_int, check_positive, check_target, observe, progress_flag, white_box_edge
 from ._optim import ScaledAdam
 from .results import AttackResult
 
@@ -43,7 +43,7 @@ class RMLEAttack:
 
     def __init__(self, edge, *, image_shape=None, steps: int = 3000, lr: float = 0.1, tv_weight: float = 0.05,
                  parametrization: str = "clamp", patience: int = 6, check_every: int = 25, batch_size: int = 128,
-                 seed: int = 0, verbose: bool = True, ssim_sigma: float = 1.5):
+                 seed: int = 0, progress: bool = True, ssim_sigma: float = 1.5, verbose=None):
         self.target = check_target(edge)
         self.edge = white_box_edge(self.target)
         if parametrization not in _PARAMETRISATIONS:
@@ -57,7 +57,7 @@ class RMLEAttack:
         self.check_every = check_int(check_every, "check_every", 1)
         self.batch_size = check_int(batch_size, "batch_size", 1)
         self.seed = check_int(seed, "seed", 0)
-        self.verbose = bool(verbose)
+        self.progress = progress_flag(progress, verbose, type(self).__name__)
         self.ssim_sigma = check_positive(ssim_sigma, "ssim_sigma")
         #: mean best objective over all images at each check of the last reconstruction
         self.history: list[float] = []
@@ -84,7 +84,7 @@ class RMLEAttack:
         checks = -(-self.steps // self.check_every)
         total = np.zeros(checks)
         out, steps_run = [], []
-        bar = keras.utils.Progbar(-(-n // self.batch_size) * self.steps, verbose=1 if self.verbose else 0)
+        bar = keras.utils.Progbar(-(-n // self.batch_size) * self.steps, verbose=1 if self.progress else 0)
         for i in range(0, n, self.batch_size):
             x_hat, losses, ran = self._solve(start[i:i + self.batch_size], z[i:i + self.batch_size], bar)
             total += losses

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from .._keras import batch_norm, check_positive_int, keras, serializable
 from ..attention import CBAM, SqueezeExcitation, TripletAttention
-from ._blocks import ConvBlock, Sequence, check_normalize, deserialize_optional, input_adapter, serialize_optional
-from .baselines import PlainCNNCloud
+from .blocks import ConvBlock, Sequence, check_normalize, deserialize_optional, input_adapter, serialize_optional
+from .zoo import PlainCNNCloud
 
 __all__ = ["FunnelHead", "FunnelEdge", "UpsamplingModule", "UpsamplingCloud", "ACTIVATIONS", "make_activation",
            "funnel_split"]

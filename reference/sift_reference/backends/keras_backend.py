@@ -125,7 +125,7 @@ def _resume(workdir: Path):
 
 #: the parts of sift_keras that build and train models (attacks, export and plots excluded)
 TRAINING_SOURCES = ("models", "_keras.py", "norm.py", "attention.py", "data.py", "defences.py", "losses.py",
-                    "training.py")
+                    "trainer.py", "profile.py")
 
 
 def _fingerprint() -> str:
@@ -217,7 +217,7 @@ class KerasBackend(SharedAttacker):
         return float(np.mean(np.argmax(logits, axis=1) == y))
 
     def profile(self, handle: KerasModel) -> dict[str, int]:
-        rep = sift_keras.edge_report(handle.model.edge, handle.input_shape)
+        rep = sift_keras.profile_edge(handle.model.edge, handle.input_shape)
         return {"edge_params": int(rep.params), "edge_flops": int(rep.flops), "feature_size": int(rep.feature_size)}
 
     def features(self, handle: KerasModel, x: np.ndarray) -> np.ndarray:
@@ -240,7 +240,7 @@ class KerasBackend(SharedAttacker):
             attack = InverseNetworkAttack(handle.model, image_shape=shape, epochs=cfg.epochs, patience=cfg.patience,
                                           val_fraction=cfg.val_fraction, batch_size=cfg.batch_size, lr=cfg.lr,
                                           width=cfg.width, min_width=min(32, cfg.width), seed=seed,
-                                          verbose=1 if progress else 0)
+                                          progress=progress)
             attack.fit(_nhwc(aux_x))
             return Reconstructions(_nchw(attack.reconstruct(self.features(handle, private_x))),
                                    inverse_network_info(attack, cfg.epochs))
@@ -249,7 +249,7 @@ class KerasBackend(SharedAttacker):
             if name == "hybrid" and init is None:
                 raise ValueError("the hybrid attack starts from the inverse network's reconstructions (init)")
             rmle = RMLEAttack(handle.model, image_shape=shape, steps=cfg.steps, lr=cfg.lr, tv_weight=cfg.tv_weight,
-                              patience=cfg.patience, seed=seed, verbose=progress)
+                              patience=cfg.patience, seed=seed, progress=progress)
             recon = _nchw(rmle.reconstruct(z, init=None if init is None else _nhwc(init)))
             return Reconstructions(recon, white_box_info(rmle.steps_run, cfg.steps))
         if name == "generative":
@@ -257,7 +257,7 @@ class KerasBackend(SharedAttacker):
             attack = GenerativePriorAttack(handle.model, image_shape=shape, generator=gen, restarts=cfg.restarts,
                                            steps=cfg.steps, lr=cfg.lr, prior_weight=cfg.prior_weight,
                                            patience=cfg.patience, pixel_steps=cfg.pixel_steps, pixel_lr=cfg.pixel_lr,
-                                           pixel_tv_weight=cfg.pixel_tv_weight, seed=seed, verbose=progress)
+                                           pixel_tv_weight=cfg.pixel_tv_weight, seed=seed, progress=progress)
             return Reconstructions(_nchw(attack.reconstruct(z)), generative_info(attack))
         raise ValueError(f"attack must be one of inverse_network, rmle, hybrid, generative; got {name!r}")
 
@@ -276,7 +276,7 @@ class KerasBackend(SharedAttacker):
                 warnings.warn(f"{path} cannot be loaded ({exc}); retraining the generator", RuntimeWarning,
                               stacklevel=2)
         gen, _ = train_generator(_nhwc(aux_x), latent_dim=cfg.latent_dim, width=cfg.gan_width,
-                                 epochs=cfg.gan_epochs, seed=seed, verbose=progress)
+                                 epochs=cfg.gan_epochs, seed=seed, progress=progress)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             _save_atomic(gen, path)

@@ -19,7 +19,7 @@ and the classifier is sized when the model is built.  ``width`` /
 from __future__ import annotations
 
 from .._keras import batch_norm, check_positive_int, keras, ops, serializable
-from ._blocks import ConvBlock, ResidualBlock, Sequence, check_normalize, input_adapter
+from .blocks import ConvBlock, ResidualBlock, Sequence, check_normalize, input_adapter
 
 __all__ = [
     "PlainCNNEdge", "PlainCNNCloud", "VGG16Edge", "VGG16Cloud", "ResNet18Edge", "ResNet18Cloud", "split_baseline",
