@@ -57,6 +57,7 @@ __all__ = [
     "frontier",
     "stats",
     "training_checks",
+    "validation",
     "label_smoothed_cross_entropy",
     "siftfunnel_terms",
     "nopeek_terms",
@@ -70,7 +71,7 @@ __all__ = [
 #: submodules imported on first attribute access (PEP 562), so ``import sift_core; sift_core.mi.ksg(...)``
 #: works while ``import sift_core`` stays light
 _SUBMODULES = frozenset({"bounds", "criterion", "metrics", "mi", "objective", "volume", "imaging", "attack_result",
-                         "inversion", "probe", "frontier", "stats", "training_checks"})
+                         "inversion", "probe", "frontier", "stats", "training_checks", "validation"})
 
 
 def __getattr__(name: str):

@@ -1,10 +1,16 @@
-"""Input checks shared by every public function: clear errors that name the argument."""
+"""Array checks shared by every public function: clear errors that name the argument.
+
+The scalar checks live in the public :mod:`sift_core.validation` (the adapters use them too).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ._backend import Ops
+from .validation import check_choice, check_int, check_positive
+
+__all__ = ["as_float", "as_samples", "check_finite", "check_same_n", "check_choice", "check_int", "check_positive"]
 
 
 def as_float(ops: Ops, x: Any, name: str) -> Any:
@@ -52,26 +58,3 @@ def check_same_n(ops: Ops, x: Any, z: Any, names: tuple[str, str] = ("x", "z")) 
         raise ValueError(f"{names[0]} and {names[1]} must have the same number of samples; got {nx} and {nz}")
 
 
-def check_choice(value: Any, name: str, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
-
-
-def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> None:
-    import numbers
-
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
-    v = float(value)
-    if not (v >= 0 if allow_zero else v > 0) or v != v:
-        raise ValueError(f"{name} must be {'non-negative' if allow_zero else 'positive'}; got {value!r}")
-
-
-def check_int(value: Any, name: str, *, minimum: int) -> int:
-    import numbers
-
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}; got {value}")
-    return int(value)

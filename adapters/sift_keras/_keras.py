@@ -10,6 +10,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
+from sift_core.validation import check_non_negative, check_positive_int  # noqa: E402
+
 PACKAGE = "sift_keras"
 
 __all__ = ["keras", "ops", "PACKAGE", "serializable", "check_positive_int", "check_non_negative", "batch_norm",
@@ -19,22 +21,6 @@ __all__ = ["keras", "ops", "PACKAGE", "serializable", "check_positive_int", "che
 def serializable(cls):
     """Register ``cls`` for ``.keras`` saving under the ``sift_keras`` package name."""
     return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
-
-
-def check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value}")
-    return value
-
-
-def check_non_negative(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
-    if not value >= 0 or value != value or value == float("inf"):
-        raise ValueError(f"{name} must be a finite non-negative number; got {value!r}")
-    return float(value)
 
 
 def batch_norm(**kwargs):

@@ -44,6 +44,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from sift_core.training_checks import accuracy_at_chance
+from sift_core.validation import check_choice, check_int, check_non_negative, check_positive, check_positive_int
 
 from .checkpoint import capture_rng, check_resume_settings, load_latest_checkpoint, restore_rng, save_checkpoint
 from .data import NoProgress, ResumableSampler, as_dataset, progress
@@ -93,20 +94,13 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "log_every", "eval_batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer; got {v!r}")
-        ce = self.checkpoint_every
-        if ce is not None and (isinstance(ce, bool) or not isinstance(ce, int) or ce < 1):
-            raise ValueError(f"checkpoint_every must be a positive integer or None; got {self.checkpoint_every!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive number; got {self.lr!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}; got {self.lr_schedule!r}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be non-negative; got {self.weight_decay!r}")
-        if self.num_workers < 0:
-            raise ValueError(f"num_workers must be non-negative; got {self.num_workers!r}")
+            check_positive_int(getattr(self, name), name)
+        if self.checkpoint_every is not None:
+            check_positive_int(self.checkpoint_every, "checkpoint_every")
+        check_positive(self.lr, "lr")
+        check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
+        check_non_negative(self.weight_decay, "weight_decay")
+        check_int(self.num_workers, "num_workers", 0)
 
 
 def _device(name: str | None) -> torch.device:

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
 
+from sift_core.validation import check_int, check_positive
+
 from .._keras import keras
 
 __all__ = ["observe", "as_images", "check_int", "check_positive", "white_box_edge"]
-
-
-def check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}; got {value}")
-    return int(value)
-
-
-def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
-    if not (value >= 0 if allow_zero else value > 0) or value != value or value == float("inf"):
-        raise ValueError(f"{name} must be {'non-negative' if allow_zero else 'positive'} and finite; got {value!r}")
-    return float(value)
 
 
 def check_target(target, name: str = "edge"):

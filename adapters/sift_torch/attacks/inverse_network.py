@@ -4,35 +4,20 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 from typing import Any
 
 import torch
 from torch import nn
 
 from sift_core.inversion import Plateau
+from sift_core.validation import check_int as _check_int
+from sift_core.validation import check_positive as _check_positive
 
 from ._common import as_features, as_images, check_image_shape, edge_device, iter_batches, query_edge
 from .decoder import build_decoder
 from .results import AttackResult
 
 __all__ = ["InverseNetworkAttack"]
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}; got {value}")
-    return int(value)
-
-
-def _check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
-    if not (value >= 0 if allow_zero else value > 0) or value != value:
-        raise ValueError(f"{name} must be {'non-negative' if allow_zero else 'positive'}; got {value!r}")
-    return float(value)
 
 
 class InverseNetworkAttack:
