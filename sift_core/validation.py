@@ -23,11 +23,12 @@ def check_int(value: Any, name: str, minimum: int | None = None, *, maximum: int
     """``value`` as an int, at least ``minimum`` and at most ``maximum`` when given."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}; got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be at most {maximum}; got {value}")
-    return int(value)
+    n = int(value)
+    if minimum is not None and n < minimum:
+        raise ValueError(f"{name} must be at least {minimum}; got {n}")
+    if maximum is not None and n > maximum:
+        raise ValueError(f"{name} must be at most {maximum}; got {n}")
+    return n
 
 
 def check_positive_int(value: Any, name: str) -> int:
