@@ -33,7 +33,7 @@ import random
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,6 @@ class TrainConfig:
     eval_batch_size: int = 512
     max_grad_norm: float | None = None
     num_workers: int = 0
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "log_every", "eval_batch_size"):
@@ -245,7 +244,7 @@ class Trainer:
             "step_scheduler": self.step_scheduler.state_dict() if self.step_scheduler is not None else None,
             "rng": rngs, "history": self.history, "world_size": self.world_size,
             "sums": {k: v.detach().cpu() for k, v in sums.items()},
-            "config": {k: v for k, v in asdict(self.config).items() if k != "extra"},
+            "config": asdict(self.config),
             "resume_settings": self._resume_settings(),
         }
 

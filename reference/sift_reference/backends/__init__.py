@@ -149,7 +149,7 @@ def get_backend(name: str) -> Backend:
 
 #: sift_core modules that compute training objectives (their source is part of every model fingerprint)
 CORE_TRAINING_SOURCES = ("objective.py", "dependence.py", "redundancy.py", "_pairwise.py", "_validation.py",
-                         "_backend")
+                         "validation.py", "_backend")
 
 
 def source_digest(package: Any, parts: tuple[str, ...]) -> str:
