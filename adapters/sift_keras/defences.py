@@ -216,13 +216,29 @@ class MIDDefence(_Seeded):
         return {**super().get_config(), "weight": self.weight, "sample_at_inference": self.sample_at_inference}
 
 
+class _Untracked:
+    """Holds a model out of Keras's automatic tracking: the teacher's weights must not join the
+    student's variables (nor its optimiser, nor its ``.keras`` file)."""
+
+    __slots__ = ("model",)
+
+    def __init__(self, model):
+        self.model = model
+
+
 @serializable
 class SiftFunnelDefence(Defence):
-    """SiftFunnel: z is sent as is; the objective is ``loss`` (:class:`SiftFunnelLoss`)."""
+    """SiftFunnel: z is sent as is; the objective is ``loss`` (:class:`SiftFunnelLoss`).
+
+    ``teacher``: a trained model mapping the same inputs to logits (e.g. the undefended
+    ``SplitModel``), needed when ``loss.distill > 0``; it runs with ``training=False`` and no
+    gradient, and is neither trained nor saved with the model (set ``defence.teacher`` again to
+    continue training a loaded one).
+    """
 
     kind = "siftfunnel"
 
-    def __init__(self, *, loss: SiftFunnelLoss | dict | None = None, **kwargs):
+    def __init__(self, *, loss: SiftFunnelLoss | dict | None = None, teacher=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(loss, dict):
             loss = SiftFunnelLoss.from_config(loss)
@@ -230,9 +246,29 @@ class SiftFunnelDefence(Defence):
         if not isinstance(loss, SiftFunnelLoss):
             raise TypeError(f"loss must be a SiftFunnelLoss; got {type(loss).__name__}")
         self.loss = loss
+        self.teacher = teacher
+
+    @property
+    def teacher(self):
+        return self._teacher.model
+
+    def __setattr__(self, name, value):
+        # Keras tracks every layer assigned to a layer's attribute (its weights would join the
+        # student's trainable variables): the teacher is stored around that tracking
+        if name != "teacher":
+            return super().__setattr__(name, value)
+        if value is not None and not callable(value):
+            raise TypeError(f"teacher must be a Keras model giving logits, or None; got {type(value).__name__}")
+        object.__setattr__(self, "_teacher", _Untracked(value))
 
     def loss_terms(self, x, z, logits, labels, aux=None, *, dependence_batch=None):
-        return self.loss(x, z, logits, labels, dependence_batch=dependence_batch)
+        teacher_logits = None
+        if self.loss.distill > 0:
+            if self.teacher is None:
+                raise ValueError("teacher: required when the loss's distill > 0 (a trained model giving logits "
+                                 "for the inputs; set SiftFunnelDefence.teacher)")
+            teacher_logits = ops.stop_gradient(self.teacher(x, training=False))
+        return self.loss(x, z, logits, labels, dependence_batch=dependence_batch, teacher_logits=teacher_logits)
 
     def get_config(self):
         return {**super().get_config(), "loss": self.loss.get_config()}
@@ -271,13 +307,14 @@ def make_defence(name: str = "none", **kwargs) -> Defence:
     """The defence of kind ``name`` (a key of :data:`DEFENCES`) with its settings as keywords.
 
     ``make_defence("siftfunnel", beta=1.0)`` forwards the keywords to
-    :class:`SiftFunnelLoss`; the others go to the defence's constructor.
+    :class:`SiftFunnelLoss` (``teacher``, ``name`` and ``dtype`` go to the defence); the other
+    kinds take them in their constructor.
     """
     if name not in DEFENCES:
         raise ValueError(f"name must be one of {sorted(DEFENCES)}; got {name!r}")
     cls = DEFENCES[name]
     if cls is SiftFunnelDefence:
-        layer_kw = {k: kwargs.pop(k) for k in ("name", "dtype") if k in kwargs}
+        layer_kw = {k: kwargs.pop(k) for k in ("name", "dtype", "teacher") if k in kwargs}
         loss = kwargs.pop("loss", None)
         if loss is not None and kwargs:
             raise ValueError("pass either loss= or SiftFunnelLoss keywords, not both")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sift_core
 from sift_core.objective import SIFTFUNNEL_DEFAULTS as DEFAULTS
+from sift_core.validation import check_positive
 
 from ._keras import check_non_negative, ops, serializable
 
@@ -53,6 +54,12 @@ class SiftFunnelLoss:
     Calling it returns the dict ``{"task", "dcor", "l1", "redundancy",
     "total"}`` (unweighted terms and the weighted total), so that each term
     can be logged.  ``z`` is channels-last unless ``channels_last=False``.
+
+    ``distill > 0`` adds ``distill * T^2 KL(softmax(t/T) || softmax(logits/T))``
+    (:func:`sift_core.distillation_kl`, term ``"distill"``, T = ``temperature``)
+    against ``teacher_logits`` given to the call: the soft labels of a trained
+    (undefended) model on the same inputs.  :class:`~sift_keras.SiftFunnelDefence`
+    computes them from its ``teacher``.  Off by default, as in sift_torch.
     """
 
     TERMS = ("task", "dcor", "l1", "redundancy")
@@ -60,8 +67,11 @@ class SiftFunnelLoss:
     def __init__(self, *, alpha: float = DEFAULTS["alpha"], beta: float = DEFAULTS["beta"],
                  lambda_1: float = DEFAULTS["lambda_1"], gamma: float = DEFAULTS["gamma"],
                  epsilon: float = DEFAULTS["epsilon"], num_classes: int | None = None, unbiased: bool = False,
-                 include_diagonal: bool = False, channels_last: bool = True):
+                 include_diagonal: bool = False, channels_last: bool = True, distill: float = 0.0,
+                 temperature: float = 4.0):
         self.alpha = check_non_negative(alpha, "alpha")
+        self.distill = check_non_negative(distill, "distill")
+        self.temperature = check_positive(temperature, "temperature")
         self.beta = check_non_negative(beta, "beta")
         self.lambda_1 = check_non_negative(lambda_1, "lambda_1")
         self.gamma = check_non_negative(gamma, "gamma")
@@ -76,8 +86,14 @@ class SiftFunnelLoss:
         self.include_diagonal = bool(include_diagonal)
         self.channels_last = bool(channels_last)
 
-    def __call__(self, x, z, logits, labels, *, dependence_batch=None) -> dict:
-        """Terms on one batch; ``dependence_batch=(x_all, z_all)`` moves the dCor term to that batch."""
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The names of the terms a call returns besides ``"total"``."""
+        return self.TERMS + (("distill",) if self.distill > 0 else ())
+
+    def __call__(self, x, z, logits, labels, *, dependence_batch=None, teacher_logits=None) -> dict:
+        """Terms on one batch; ``dependence_batch=(x_all, z_all)`` moves the dCor term to that batch;
+        ``teacher_logits`` are required when ``distill > 0``."""
         if self.channels_last:
             z = to_channels_first(z)
             if dependence_batch is not None:
@@ -85,12 +101,14 @@ class SiftFunnelLoss:
         return sift_core.siftfunnel_terms(
             x, z, logits, as_class_indices(labels), alpha=self.alpha, beta=self.beta, lambda_1=self.lambda_1,
             gamma=self.gamma, epsilon=self.epsilon, num_classes=self.num_classes, unbiased=self.unbiased,
-            include_diagonal=self.include_diagonal, dependence_batch=dependence_batch)
+            include_diagonal=self.include_diagonal, dependence_batch=dependence_batch, teacher_logits=teacher_logits,
+            distill=self.distill, temperature=self.temperature)
 
     def get_config(self) -> dict:
         return {"alpha": self.alpha, "beta": self.beta, "lambda_1": self.lambda_1, "gamma": self.gamma,
                 "epsilon": self.epsilon, "num_classes": self.num_classes, "unbiased": self.unbiased,
-                "include_diagonal": self.include_diagonal, "channels_last": self.channels_last}
+                "include_diagonal": self.include_diagonal, "channels_last": self.channels_last,
+                "distill": self.distill, "temperature": self.temperature}
 
     @classmethod
     def from_config(cls, config):

@@ -39,7 +39,7 @@ from sift_core.training_checks import accuracy_at_chance
 from ._keras import keras, ops, serializable
 from .data import ShuffledArrays
 from .defences import Defence, NoDefence
-from .losses import as_class_indices
+from .losses import SiftFunnelLoss, as_class_indices
 
 __all__ = ["SplitModel", "DeadFeatureMonitor", "DeadFeaturesWarning", "ChanceAccuracyMonitor",
            "ChanceAccuracyWarning", "default_optimizer", "TERMS"]
@@ -121,7 +121,8 @@ class SplitModel(keras.Model):
         self.edge, self.cloud, self.defence = edge, cloud, defence
         self.dependence = dependence
         self.warn_dead = bool(warn_dead)
-        self.term_names = TERMS.get(defence.kind, ("task",))
+        loss = getattr(defence, "loss", None)  # SiftFunnel's terms depend on its loss (distillation)
+        self.term_names = loss.terms if isinstance(loss, SiftFunnelLoss) else TERMS.get(defence.kind, ("task",))
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.term_trackers = {t: keras.metrics.Mean(name=t) for t in self.term_names}
         self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")

@@ -183,3 +183,31 @@ def test_the_siftfunnel_defaults_are_the_cores():
 
     params = inspect.signature(sk.SiftFunnelLoss).parameters
     assert {k: params[k].default for k in SIFTFUNNEL_DEFAULTS} == SIFTFUNNEL_DEFAULTS
+
+
+def test_distillation_term_is_the_cores_and_the_torch_adapters():
+    x, z, logits, labels = _batch(3)
+    teacher = np.random.default_rng(4).normal(size=logits.shape).astype("float32")
+    loss = sk.SiftFunnelLoss(distill=2.0, temperature=3.0)
+    assert loss.terms == ("task", "dcor", "l1", "redundancy", "distill")
+    got = {k: float(v) for k, v in loss(x, z, logits, labels, teacher_logits=teacher).items()}
+    # plain formula: T^2 KL(softmax(t/T) || softmax(s/T)), mean over the batch
+    p = np.exp(teacher / 3.0 - np.log(np.exp(teacher / 3.0).sum(1, keepdims=True)))
+    logq = logits / 3.0 - np.log(np.exp(logits / 3.0).sum(1, keepdims=True))
+    plain = 9.0 * float(np.mean(np.sum(p * (np.log(p) - logq), axis=1)))
+    assert got["distill"] == pytest.approx(plain, rel=1e-4)
+    without = {k: float(v) for k, v in sk.SiftFunnelLoss()(x, z, logits, labels).items()}
+    assert got["total"] == pytest.approx(without["total"] + 2.0 * plain, rel=1e-4)
+    torch = pytest.importorskip("torch")
+    import sift_torch as st
+
+    t_loss = st.SiftFunnelLoss(teacher=torch.nn.Identity(), distill=2.0, temperature=3.0)
+    t_loss(torch.from_numpy(teacher), torch.from_numpy(np.transpose(z, (0, 3, 1, 2)).copy()),
+           torch.from_numpy(logits), torch.from_numpy(labels))
+    # the torch loss's teacher sees its input x: here the identity, given the teacher's logits as x
+    assert float(t_loss.terms["distill"]) == pytest.approx(plain, rel=1e-4)
+    assert sk.SiftFunnelLoss.from_config(loss.get_config()).get_config() == loss.get_config()
+    with pytest.raises(ValueError, match="teacher_logits"):
+        loss(x, z, logits, labels)
+    with pytest.raises(ValueError, match="temperature"):
+        sk.SiftFunnelLoss(temperature=0.0)

@@ -155,3 +155,30 @@ def test_bad_use_is_rejected_with_the_argument_named(digits16):
         small.fit(x, y, sample_weight=np.ones(8), epochs=1, verbose=0)
     with pytest.raises(TypeError, match="y_pred"):  # the bare logits carry no z for the penalties
         small.compute_loss(x, y, small(x))
+
+
+def test_distillation_trains_from_a_frozen_teacher_that_is_not_saved(digits16, tmp_path):
+    x, y = digits16[0][:256], digits16[1][:256]
+    keras.utils.set_random_seed(0)
+    teacher = sk.SplitModel(*tiny_split(0), sk.make_defence("none"))
+    teacher.compile()
+    teacher.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    frozen = _weights(teacher)
+    student = sk.SplitModel(*tiny_split(1), sk.make_defence("siftfunnel", teacher=teacher, distill=2.0))
+    student.compile()
+    h = student.fit(x, y, batch_size=64, epochs=2, verbose=0).history
+    assert h["distill"][-1] > 0 and "distill" in student.term_names
+    total = (5 * h["task"][-1] + 2 * h["dcor"][-1] + 0.03 * h["l1"][-1] + 2 * h["redundancy"][-1]
+             + 2 * h["distill"][-1])
+    assert h["loss"][-1] == pytest.approx(total, rel=1e-4)  # the distillation term is in the objective
+    for a, b in zip(frozen, _weights(teacher)):
+        np.testing.assert_array_equal(a, b)  # the teacher is not trained
+    assert len(student.weights) == len(sk.SplitModel(*tiny_split(1), sk.make_defence("siftfunnel")).weights)
+    student.save(tmp_path / "student.keras")
+    loaded = keras.saving.load_model(tmp_path / "student.keras")
+    assert loaded.defence.teacher is None and loaded.defence.loss.distill == 2.0
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x[:8])), keras.ops.convert_to_numpy(student(x[:8])),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="teacher: required"):
+        loaded.compile()
+        loaded.fit(x[:64], y[:64], batch_size=64, epochs=1, verbose=0)

@@ -95,12 +95,25 @@ def test_the_torch_backend_distils_from_the_undefended_model(tmp_path, tiny_spec
     assert list((tmp_path / "run" / "cache" / "none").glob("train-*/model.pt"))  # the teacher, kept for reuse
 
 
-def test_the_keras_backend_refuses_distillation_before_any_work(tiny_spec_dict):
-    pytest.importorskip("keras")
+def test_the_keras_backend_distils_from_the_undefended_model(tmp_path, tiny_spec_dict):
     pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the harness's Keras backend runs on TensorFlow")
     from sift_reference.backends import get_backend
 
-    d = _spec(tiny_spec_dict, [{"kind": "none"}, {"kind": "siftfunnel", "distill": 1.0}])
-    with pytest.raises(SpecError, match=r"defences\.siftfunnel\.distill: the Keras backend does not distil"):
-        get_backend("keras").check(spec_from_dict(d))
-    get_backend("keras").check(spec_from_dict(_spec(tiny_spec_dict, [{"kind": "none"}, {"kind": "siftfunnel"}])))
+    d = _spec(tiny_spec_dict, [{"kind": "none"},
+                               {"kind": "siftfunnel", "funnel_channels": 4, "distill": 2.0, "temperature": 3.0}])
+    d["attacks"]["suite"] = ["inverse_network"]
+    d["attacks"]["inverse_network"].update(epochs=1, width=8)
+    spec = spec_from_dict(d)
+    backend = get_backend("keras")
+    backend.check(spec)  # no refusal: the Keras backend distils too
+    runner.run_experiment(spec, tmp_path / "run", backend=backend, progress=False, log=None)
+    assert _trained(tmp_path / "run") == ["none", "siftfunnel"]  # the teacher trained once, first
+    (path,) = (tmp_path / "run" / "cache" / "siftfunnel").glob("train-*/model.keras")
+    model = keras.saving.load_model(path)
+    assert model.defence.loss.distill == 2.0 and model.defence.loss.temperature == 3.0
+    assert model.defence.teacher is None  # the teacher is not saved with the student
+    with pytest.raises(ValueError, match="needs the trained undefended model"):
+        backend.train(spec=spec, defence=spec.defences[1], data=None, workdir=tmp_path / "x", progress=False)

@@ -147,10 +147,6 @@ class KerasBackend(SharedAttacker):
         if spec.model.architecture != "cnn" and any(d.kind == "siftfunnel" for d in spec.defences):
             raise SpecError(f"model.architecture: the Keras backend builds the SiftFunnel edge for 'cnn' only; "
                             f"got {spec.model.architecture!r} (use --backend torch)")
-        for d in spec.defences:
-            if d.kind == "siftfunnel" and d.params.get("distill", 0.0) > 0:
-                raise SpecError(f"defences.{d.name}.distill: the Keras backend does not distil yet; "
-                                "set it to 0 or use --backend torch")
         if keras.backend.backend() != "tensorflow":
             raise SpecError(f"experiment.backend: edge FLOPs are counted on Keras's TensorFlow backend only; "
                             f"KERAS_BACKEND is {keras.backend.backend()!r}")
@@ -159,8 +155,6 @@ class KerasBackend(SharedAttacker):
         arch, width = spec.model.architecture, spec.model.width
         params = dict(defence.params)
         if defence.kind == "siftfunnel":
-            params.pop("distill", None)  # 0 here: check() refuses distillation
-            params.pop("temperature", None)
             edge, cloud = sift_keras.funnel_split(data.num_classes, out_channels=params.pop("funnel_channels"),
                                                   base_channels=width, mid_channels=max(1, width // 4),
                                                   input_shape=input_shape)
@@ -177,8 +171,9 @@ class KerasBackend(SharedAttacker):
         return model
 
     def train(self, *, spec, defence, data, workdir: Path, progress: bool, teacher=None):
-        if teacher is not None:
-            raise ValueError("teacher: the Keras backend does not distil yet")
+        distils = defence.kind == "siftfunnel" and defence.params.get("distill", 0.0) > 0
+        if distils and teacher is None:
+            raise ValueError(f"defences.{defence.name}.distill: needs the trained undefended model (teacher)")
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         keras.utils.set_random_seed(spec.seed)
@@ -191,6 +186,8 @@ class KerasBackend(SharedAttacker):
             steps = epochs * (len(x) // spec.training.batch_size)
             decay = steps if spec.training.lr_schedule == "cosine" else None
             model.compile(optimizer=sift_keras.default_optimizer(defence.lr or spec.training.lr, decay_steps=decay))
+        if distils:  # the teacher is not saved with the model: attached again when a checkpoint resumes
+            model.defence.teacher = teacher.model
         if initial < epochs:
             batches = sift_keras.ShuffledArrays(x, data.target_train.y, batch_size=spec.training.batch_size,
                                                 seed=spec.seed, drop_remainder=True)
