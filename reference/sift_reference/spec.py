@@ -43,6 +43,8 @@ MAX_SEED = 2**32 - 1
 # Per defence kind: its own keys -> (check, default). Every kind also accepts the
 # common keys below. Defaults follow docs/method.md ("Objective", "Baselines").
 _POS, _NONNEG, _UNIT, _UNIT_OPEN = "pos", "nonneg", "unit", "unit_open"
+#: the funnel's output activations (sift_torch and sift_keras accept the same names)
+FUNNEL_ACTIVATIONS = ("leaky_relu", "relu", "identity", "tanh", "silu")
 DEFENCE_KEYS: dict[str, dict[str, tuple[str, Any]]] = {
     "none": {},
     "siftfunnel": {
@@ -52,6 +54,10 @@ DEFENCE_KEYS: dict[str, dict[str, tuple[str, Any]]] = {
         "lambda_1": (_NONNEG, SIFTFUNNEL_DEFAULTS["lambda_1"]),
         "epsilon": (_UNIT_OPEN, SIFTFUNNEL_DEFAULTS["epsilon"]),
         "funnel_channels": ("int_pos", 12),
+        # the funnel's output stage: standardised, then LeakyReLU (this library's default); the
+        # authors' funnel is funnel_norm = false, funnel_activation = "relu" (docs/method.md)
+        "funnel_activation": (FUNNEL_ACTIVATIONS, "leaky_relu"),
+        "funnel_norm": ("bool", True),
         # distillation from the undefended model of the same spec and seed (trained once, reused)
         "distill": (_NONNEG, 0.0),
         "temperature": (_POS, 4.0),
@@ -233,7 +239,15 @@ def _drop_none(d):
 # ---------------------------------------------------------------- checks
 
 
-def _check(value: Any, kind: str, key: str) -> Any:
+def _check(value: Any, kind: Any, key: str) -> Any:
+    if isinstance(kind, tuple):  # a choice
+        if value not in kind:
+            raise SpecError(f"{key}: must be one of {', '.join(map(repr, kind))}; got {value!r}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise SpecError(f"{key}: must be true or false; got {value!r}")
+        return value
     if kind == "str":
         if not isinstance(value, str) or not value:
             raise SpecError(f"{key}: must be a non-empty string; got {value!r}")
