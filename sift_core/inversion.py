@@ -244,6 +244,8 @@ class PlateauPerImage:
         self.scale = np.ones(n)
         #: images whose optimisation has stopped
         self.done = np.zeros(n, dtype=bool)
+        #: images stopped by :meth:`halt` (a non-finite iterate), not by the plateau rule
+        self.halted = np.zeros(n, dtype=bool)
 
     def update(self, losses: Any) -> np.ndarray:
         loss = np.asarray(losses, dtype=np.float64).reshape(-1)
@@ -272,7 +274,9 @@ class PlateauPerImage:
 
     def halt(self, mask: Any) -> None:
         """Stop the images of ``mask`` now (their iterate turned NaN or infinite: they keep their best)."""
-        self.done |= np.asarray(mask, dtype=bool).reshape(-1)
+        mask = np.asarray(mask, dtype=bool).reshape(-1)
+        self.halted |= mask & ~self.done
+        self.done |= mask
 
     @property
     def stop(self) -> bool:

@@ -66,7 +66,9 @@ def convergence_text(info) -> str:
     300 max of 600 (converged)"); "" when there is no record."""
     if not isinstance(info, dict):
         return ""
-    ended = "converged" if info.get("converged") else "stopped by its budget"
+    halted = info.get("halted") or 0
+    ended = ("converged" if info.get("converged") else
+             f"{halted} image(s) halted on a non-finite step" if halted else "stopped by its budget")
     if "epochs" in info:
         best = f"best {info['best_epoch']}, " if info.get("best_epoch") else ""
         return f"{info['epochs']} of at most {info.get('max_epochs')} epochs ({best}{ended})"

@@ -109,6 +109,10 @@ def test_halt_stops_images_at_once():
     assert rule.done.tolist() == [False, True, False] and not rule.stop
     assert rule.step_scale.tolist() == [1.0, 0.0, 1.0]  # a stopped image no longer moves
     assert not rule.update([0.5, 0.5, 0.5])[1]
+    assert rule.halted.tolist() == [False, True, False]  # stopped by the halt, not by the rule
+    rule.done[0] = True
+    rule.halt([True, False, False])  # already stopped: not counted as halted
+    assert rule.halted.tolist() == [False, True, False]
 
 
 def test_reconstruction_scores_clip_cap_and_window():

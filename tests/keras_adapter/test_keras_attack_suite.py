@@ -145,6 +145,19 @@ def test_the_same_edge_gives_reconstructions_of_equal_quality_in_torch_and_keras
     assert abs(k_s["ssim"] - t_s["ssim"]) < 0.08, (k_s, t_s)
 
 
+def test_rmle_records_which_images_halted_on_a_non_finite_step():
+    class Pole(keras.layers.Layer):  # f(x) = 1 / (x - 0.5): infinite at x = 0.5
+        def call(self, x):
+            return 1.0 / (x - 0.5)
+
+    init = np.full((2, 4, 4, 1), 0.25, "float32")
+    init[1] = 0.5  # the second image starts on the pole: its first step is not finite
+    attack = RMLEAttack(Pole(), image_shape=(4, 4, 1), steps=200, tv_weight=0.0, progress=False)
+    attack.reconstruct(np.full((2, 4, 4, 1), 4.0, "float32"), init=init)
+    assert attack.halted == [False, True]
+    assert attack.steps_run[1] < attack.steps_run[0]
+
+
 def test_rmle_records_the_steps_each_image_ran():
     """A constant objective improves once (at the first check), then the rule halves the step twice
     after 2 checks each and stops after 4 more: 8 checks, so every image ran 8 * check_every steps."""

@@ -260,3 +260,11 @@ def test_convergence_records_of_the_attack_classes():
                                                "converged": False}
     assert white_box_info([100, 250], 300)["converged"] is True
     assert white_box_info([], 300) == {"max_steps": 300}
+    # an image halted on a non-finite step stopped early, but not by its rule: not converged
+    assert white_box_info([100, 40], 300, [False, True]) == {"steps_mean": 70.0, "steps_max": 100,
+                                                             "max_steps": 300, "halted": 1, "converged": False}
+    assert white_box_info([100, 250], 300, [False, False])["converged"] is True
+    from sift_reference.report import convergence_text
+
+    assert convergence_text(white_box_info([100, 40], 300, [False, True])) == (
+        "steps 70 mean / 100 max of 300 (1 image(s) halted on a non-finite step)")

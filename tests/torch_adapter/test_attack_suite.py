@@ -148,6 +148,19 @@ def test_a_diverging_attack_raises_floating_point_error(digits16):
         RMLEAttack(Exploding(), image_shape=(1, 16, 16), steps=30, progress=False).reconstruct(torch.ones(2, 1, 16, 16))
 
 
+def test_rmle_records_which_images_halted_on_a_non_finite_step():
+    class Pole(nn.Module):  # f(x) = 1 / (x - 0.5): infinite at x = 0.5
+        def forward(self, x):
+            return 1.0 / (x - 0.5)
+
+    init = torch.full((2, 1, 4, 4), 0.25)
+    init[1] = 0.5  # the second image starts on the pole: its first step is not finite
+    attack = RMLEAttack(Pole(), image_shape=(1, 4, 4), steps=200, tv_weight=0.0, progress=False)
+    attack.reconstruct(torch.full((2, 1, 4, 4), 1.0 / (0.75 - 0.5)), init=init)
+    assert attack.halted == [False, True]
+    assert attack.steps_run[1] < attack.steps_run[0]
+
+
 def test_rmle_records_the_steps_each_image_ran():
     """A constant objective improves once (at the first check), then the rule halves the step twice
     after 2 checks each and stops after 4 more: 8 checks, so every image ran 8 * check_every steps."""

@@ -63,6 +63,8 @@ class RMLEAttack:
         self.history: list[float] = []
         #: steps each image of the last reconstruction ran before it stopped
         self.steps_run: list[int] = []
+        #: whether each image of the last reconstruction stopped on a non-finite step (not its plateau)
+        self.halted: list[bool] = []
 
     def reconstruct(self, z, *, init=None) -> np.ndarray:
         """Reconstruct inputs (N, H, W, C) in [0, 1] from observed features ``z`` (N, ...).
@@ -83,15 +85,16 @@ class RMLEAttack:
                 raise ValueError(f"init must hold one image per feature vector ({n}); got {start.shape[0]}")
         checks = -(-self.steps // self.check_every)
         total = np.zeros(checks)
-        out, steps_run = [], []
+        out, steps_run, halted = [], [], []
         bar = keras.utils.Progbar(-(-n // self.batch_size) * self.steps, verbose=1 if self.progress else 0)
         for i in range(0, n, self.batch_size):
-            x_hat, losses, ran = self._solve(start[i:i + self.batch_size], z[i:i + self.batch_size], bar)
+            x_hat, losses, ran, stopped = self._solve(start[i:i + self.batch_size], z[i:i + self.batch_size], bar)
             total += losses
             out.append(x_hat)
             steps_run += ran
+            halted += stopped
         self.history = (total / n).tolist()
-        self.steps_run = steps_run
+        self.steps_run, self.halted = steps_run, halted
         return np.concatenate(out)
 
     def _solve(self, init, target, bar):
@@ -139,7 +142,7 @@ class RMLEAttack:
         if not np.any(np.isfinite(rule.best)):
             raise FloatingPointError("rMLE: the objective is not finite for any image (diverged); lower lr")
         x = 1 / (1 + np.exp(-best)) if sigmoid else np.clip(best, 0.0, 1.0)
-        return x.astype(np.float32), losses, ran.tolist()
+        return x.astype(np.float32), losses, ran.tolist(), rule.halted.tolist()
 
     def evaluate(self, private_x) -> AttackResult:
         """Attack ``private_x``: observe its features as transmitted, reconstruct, measure per image."""

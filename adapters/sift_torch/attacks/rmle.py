@@ -104,6 +104,8 @@ class RMLEAttack:
         self.history: list[float] = []
         #: steps each image of the last reconstruction ran before it stopped
         self.steps_run: list[int] = []
+        #: whether each image of the last reconstruction stopped on a non-finite step (not its plateau)
+        self.halted: list[bool] = []
 
     @property
     def device(self) -> torch.device:
@@ -130,23 +132,25 @@ class RMLEAttack:
                 raise ValueError(f"init must hold one image per feature vector ({n}); got {start.shape[0]}")
         checks = -(-self.steps // self.check_every)
         total = torch.zeros(checks, dtype=torch.float64)
-        out, steps_run = [], []
+        out, steps_run, halted = [], [], []
         batches = list(iter_batches(n, self.batch_size))
         bar = _progress(range(len(batches) * self.steps), self.progress, "rMLE")
         device = self.device
         with frozen_edge(self.edge):
             for sl in batches:
-                x_hat, losses, ran = self._solve(start[sl].to(device), z[sl].to(device), bar)
+                x_hat, losses, ran, stopped = self._solve(start[sl].to(device), z[sl].to(device), bar)
                 total += losses
                 out.append(x_hat.cpu())
                 steps_run += ran
+                halted += stopped
         if hasattr(bar, "close"):
             bar.close()
         self.history = (total / n).tolist()
-        self.steps_run = steps_run
+        self.steps_run, self.halted = steps_run, halted
         return torch.cat(out)
 
-    def _solve(self, init: torch.Tensor, target: torch.Tensor, bar) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    def _solve(self, init: torch.Tensor, target: torch.Tensor,
+               bar) -> tuple[torch.Tensor, torch.Tensor, list[int], list[bool]]:
         sigmoid = self.parametrization == "sigmoid"
         eps = 1e-4
         # Inverse of the parametrisation at the initial images.
@@ -206,7 +210,7 @@ class RMLEAttack:
             raise FloatingPointError("rMLE: the objective is not finite for any image (diverged); lower lr")
         with torch.no_grad():
             x = torch.sigmoid(best) if sigmoid else best.clamp(0.0, 1.0)
-        return x.detach(), losses.nan_to_num(0.0), ran
+        return x.detach(), losses.nan_to_num(0.0), ran, rule.halted.tolist()
 
     def evaluate(self, private_x: Any) -> AttackResult:
         """Attack ``private_x``: observe the edge's features, reconstruct, measure MSE / PSNR / SSIM per image."""

@@ -50,13 +50,19 @@ def inverse_network_info(attack, max_epochs: int) -> dict:
             "max_epochs": int(max_epochs), "converged": bool(attack.converged)}
 
 
-def white_box_info(steps_run, max_steps: int) -> dict:
-    """The convergence record of a white-box attack from the steps each image ran."""
+def white_box_info(steps_run, max_steps: int, halted=None) -> dict:
+    """The convergence record of a white-box attack from the steps each image ran and, when given,
+    which images stopped on a non-finite step: ``converged`` only when every image stopped on its
+    plateau rule, none by the budget or a halt."""
     steps = np.asarray(list(steps_run), dtype=np.float64)
     if steps.size == 0:
         return {"max_steps": int(max_steps)}
-    return {"steps_mean": float(steps.mean()), "steps_max": int(steps.max()), "max_steps": int(max_steps),
-            "converged": bool(np.all(steps < max_steps))}
+    info = {"steps_mean": float(steps.mean()), "steps_max": int(steps.max()), "max_steps": int(max_steps)}
+    stopped = np.asarray(list(halted) if halted is not None else [], dtype=bool)
+    if halted is not None:
+        info["halted"] = int(stopped.sum())
+    info["converged"] = bool(np.all(steps < max_steps) and not stopped.any())
+    return info
 
 
 def generative_info(attack) -> dict:

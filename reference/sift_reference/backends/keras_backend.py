@@ -250,7 +250,7 @@ class KerasBackend(SharedAttacker):
             rmle = RMLEAttack(handle.model, image_shape=shape, steps=cfg.steps, lr=cfg.lr, tv_weight=cfg.tv_weight,
                               patience=cfg.patience, seed=seed, progress=progress)
             recon = _nchw(rmle.reconstruct(z, init=None if init is None else _nhwc(init)))
-            return Reconstructions(recon, white_box_info(rmle.steps_run, cfg.steps))
+            return Reconstructions(recon, white_box_info(rmle.steps_run, cfg.steps, rmle.halted))
         if name == "generative":
             gen = self._generator(aux_x, cfg, seed, progress, cache_dir)
             attack = GenerativePriorAttack(handle.model, image_shape=shape, generator=gen, restarts=cfg.restarts,

@@ -169,7 +169,7 @@ class TorchBackend(SharedAttacker):
                                   patience=cfg.patience, seed=seed, progress=progress)
                 start = None if init is None else np.asarray(init, dtype=np.float32)
                 recon = rmle.reconstruct(z, init=start).numpy()
-                return Reconstructions(recon, white_box_info(rmle.steps_run, cfg.steps))
+                return Reconstructions(recon, white_box_info(rmle.steps_run, cfg.steps, rmle.halted))
             if name == "generative":
                 gen = self._generator(aux_x, cfg, seed, progress, cache_dir)
                 attack = GenerativePriorAttack(edge, image_shape=shape, generator=gen, restarts=cfg.restarts,
