@@ -8,7 +8,6 @@ names the offending key as it is written in the file, e.g.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,30 @@ from typing import Any
 from sift_core.objective import SIFTFUNNEL_DEFAULTS
 
 from . import plugins as _plugins
+from .attack_spec import (  # noqa: F401 (re-exported: the spec's public names)
+    ATTACK_BUDGETS,
+    ATTACKS,
+    QUICK_BUDGET,
+    WHITE_BOX,
+    AttacksSpec,
+    GenerativeSpec,
+    HybridSpec,
+    InverseNetworkSpec,
+    RMLESpec,
+    parse_attacks,
+)
 from .datasets import DATASET_NAMES, FILE_FORMATS
+from .spec_checks import (  # noqa: F401 (re-exported)
+    _NONNEG,
+    _POS,
+    _UNIT,
+    _UNIT_OPEN,
+    SpecError,
+    _check,
+    _fill,
+    _table,
+    check_plugin_value,
+)
 
 try:
     import tomllib
@@ -24,27 +46,17 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 
-class SpecError(ValueError):
-    """An invalid specification; the message starts with the offending key."""
-
-
 BACKENDS = ("torch", "keras")
 ARCHITECTURES = ("cnn", "vgg16", "resnet18")
-#: the attack suite: a defence's privacy is the worst case over the attacks run (docs/attacks.md)
-ATTACKS = ("inverse_network", "rmle", "hybrid", "generative")
-#: white-box attacks: optimisation per image, so they take ``n_images`` private images
-WHITE_BOX = ("rmle", "hybrid", "generative")
-ATTACK_BUDGETS = ("full", "quick")
 #: the run's folder for what the attacker trains once per run (under cache/); no defence may take its name
 ATTACKER_DIR = "_attacker"
 #: seeds are 32-bit (numpy, torch and TF generators all take them)
 MAX_SEED = 2**32 - 1
 
-# Per defence kind: its own keys -> (check, default). Every kind also accepts the
-# common keys below. Defaults follow docs/method.md ("Objective", "Baselines").
-_POS, _NONNEG, _UNIT, _UNIT_OPEN = "pos", "nonneg", "unit", "unit_open"
 #: the funnel's output activations (sift_torch and sift_keras accept the same names)
 FUNNEL_ACTIVATIONS = ("leaky_relu", "relu", "identity", "tanh", "silu")
+# Per defence kind: its own keys -> (check, default). Every kind also accepts the
+# common keys below. Defaults follow docs/method.md ("Objective", "Baselines").
 DEFENCE_KEYS: dict[str, dict[str, tuple[str, Any]]] = {
     "none": {},
     "siftfunnel": {
@@ -113,84 +125,6 @@ class DefenceSpec:
 
 
 @dataclass(frozen=True)
-class InverseNetworkSpec:
-    """Defaults: the settings measured strongest (docs/attacks.md); ``epochs`` is the most it trains."""
-
-    epochs: int = 200
-    patience: int = 10
-    val_fraction: float = 0.1
-    batch_size: int = 64
-    lr: float = 0.01
-    width: int = 128
-
-
-@dataclass(frozen=True)
-class RMLESpec:
-    steps: int = 3000
-    lr: float = 0.1
-    tv_weight: float = 0.05
-    patience: int = 6
-    n_images: int | None = None
-
-
-@dataclass(frozen=True)
-class HybridSpec:
-    steps: int = 3000
-    lr: float = 0.01
-    tv_weight: float = 0.0
-    patience: int = 6
-    n_images: int | None = None
-
-
-@dataclass(frozen=True)
-class GenerativeSpec:
-    latent_dim: int = 64
-    gan_width: int = 128
-    gan_epochs: int = 60
-    restarts: int = 8
-    steps: int = 1500
-    lr: float = 0.05
-    prior_weight: float = 0.001
-    patience: int = 6
-    pixel_steps: int = 1000
-    pixel_lr: float = 0.02
-    pixel_tv_weight: float = 0.0
-    n_images: int | None = None
-
-
-#: ``[attacks] budget = "quick"``: small budgets for smoke runs, used for every key the spec leaves
-#: out. Reports say when it was used: its privacy figures flatter every defence.
-QUICK_BUDGET: dict[str, dict[str, Any]] = {
-    "inverse_network": {"epochs": 3, "patience": 2, "width": 32},
-    "rmle": {"steps": 100, "patience": 2},
-    "hybrid": {"steps": 100, "patience": 2},
-    "generative": {"gan_epochs": 2, "gan_width": 32, "restarts": 2, "steps": 100, "pixel_steps": 50, "patience": 2},
-}
-
-
-@dataclass(frozen=True)
-class AttacksSpec:
-    """The attack suite (``[attacks]``): which attacks run, at which budget, with which settings."""
-
-    suite: tuple[str, ...] = ATTACKS
-    budget: str = "full"
-    inverse_network: InverseNetworkSpec = field(default_factory=InverseNetworkSpec)
-    rmle: RMLESpec = field(default_factory=RMLESpec)
-    hybrid: HybridSpec = field(default_factory=HybridSpec)
-    generative: GenerativeSpec = field(default_factory=GenerativeSpec)
-
-    def n_images(self, attack: str, n_private: int) -> int:
-        """How many private images ``attack`` reconstructs: all for the inverse network, else
-        its ``n_images`` (default all)."""
-        n = getattr(getattr(self, attack), "n_images", None)
-        return n_private if n is None else min(n, n_private)
-
-    def settings(self, attack: str) -> dict[str, Any]:
-        """The settings of ``attack`` and the budget: its cache key."""
-        return {"budget": self.budget, **dataclasses.asdict(getattr(self, attack))}
-
-
-@dataclass(frozen=True)
 class CriterionSpec:
     max_samples: int = 500
 
@@ -239,78 +173,6 @@ def _drop_none(d):
 # ---------------------------------------------------------------- checks
 
 
-def _check(value: Any, kind: Any, key: str) -> Any:
-    if isinstance(kind, tuple):  # a choice
-        if value not in kind:
-            raise SpecError(f"{key}: must be one of {', '.join(map(repr, kind))}; got {value!r}")
-        return value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise SpecError(f"{key}: must be true or false; got {value!r}")
-        return value
-    if kind == "str":
-        if not isinstance(value, str) or not value:
-            raise SpecError(f"{key}: must be a non-empty string; got {value!r}")
-        return value
-    if kind in ("int_pos", "int_nonneg"):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise SpecError(f"{key}: must be an integer; got {value!r}")
-        if value < (1 if kind == "int_pos" else 0):
-            raise SpecError(f"{key}: must be {'> 0' if kind == 'int_pos' else '>= 0'}; got {value}")
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise SpecError(f"{key}: must be a number; got {value!r}")
-    value = float(value)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise SpecError(f"{key}: must be finite; got {value}")
-    if kind == _POS and value <= 0:
-        raise SpecError(f"{key}: must be > 0; got {value}")
-    if kind == _NONNEG and value < 0:
-        raise SpecError(f"{key}: must be >= 0; got {value}")
-    if kind == _UNIT and not 0 <= value <= 1:
-        raise SpecError(f"{key}: must be in [0, 1]; got {value}")
-    if kind == _UNIT_OPEN and not 0 <= value < 1:
-        raise SpecError(f"{key}: must be in [0, 1); got {value}")
-    return value
-
-
-def _table(raw: dict, key: str) -> dict:
-    value = raw.get(key, {})
-    if not isinstance(value, dict):
-        raise SpecError(f"{key}: must be a table ([{key}])")
-    return value
-
-
-def _fill(cls, raw: dict, prefix: str, checks: dict[str, str]):
-    """Build dataclass ``cls`` from ``raw``, rejecting unknown keys and checking each given one."""
-    names = [f.name for f in dataclasses.fields(cls)]
-    for k in raw:
-        if k not in names:
-            raise SpecError(f"{prefix}.{k}: unknown key (allowed: {', '.join(names)})")
-    values = {}
-    for k, v in raw.items():
-        check = checks.get(k)
-        if isinstance(check, tuple):  # a choice
-            if v not in check:
-                raise SpecError(f"{prefix}.{k}: must be one of {', '.join(map(repr, check))}; got {v!r}")
-        elif check is not None:
-            v = _check(v, check, f"{prefix}.{k}")
-        values[k] = v
-    return cls(**values)
-
-
-def check_plugin_value(value: Any, key: str) -> Any:
-    """A setting of a registered (plugin) defence: a string, a boolean or a finite number (its class
-    checks the rest)."""
-    if isinstance(value, (str, bool)):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return _check(value, "real", key)
-    raise SpecError(f"{key}: a registered defence's setting must be a string, a boolean or a number; got {value!r}")
-
-
 def _defence(raw: Any, i: int, plugins: tuple[str, ...] = ()) -> DefenceSpec:
     key = f"defences[{i}]"
     if not isinstance(raw, dict):
@@ -346,62 +208,6 @@ def _defence(raw: Any, i: int, plugins: tuple[str, ...] = ()) -> DefenceSpec:
     lr = _check(raw["lr"], _POS, f"{key}.lr") if "lr" in raw else None
     epochs = _check(raw["epochs"], "int_pos", f"{key}.epochs") if "epochs" in raw else None
     return DefenceSpec(name=name, kind=kind, params=params, lr=lr, epochs=epochs)
-
-
-_ATTACK_CHECKS: dict[str, dict[str, Any]] = {
-    "inverse_network": {"epochs": "int_pos", "patience": "int_pos", "val_fraction": _NONNEG, "batch_size": "int_pos",
-                        "lr": _POS, "width": "int_pos"},
-    "rmle": {"steps": "int_pos", "lr": _POS, "tv_weight": _NONNEG, "patience": "int_pos", "n_images": "int_pos"},
-    "hybrid": {"steps": "int_pos", "lr": _POS, "tv_weight": _NONNEG, "patience": "int_pos", "n_images": "int_pos"},
-    "generative": {"latent_dim": "int_pos", "gan_width": "int_pos", "gan_epochs": "int_pos", "restarts": "int_pos",
-                   "steps": "int_pos", "lr": _POS, "prior_weight": _NONNEG, "patience": "int_pos",
-                   "pixel_steps": "int_nonneg", "pixel_lr": _POS, "pixel_tv_weight": _NONNEG, "n_images": "int_pos"},
-}
-_ATTACK_CLASSES = {"inverse_network": InverseNetworkSpec, "rmle": RMLESpec, "hybrid": HybridSpec,
-                   "generative": GenerativeSpec}
-
-
-def _attacks(raw: dict, ds: DatasetSpec) -> AttacksSpec:
-    """``[attacks]``: ``suite`` (a list of attack names), ``budget``, and one table per attack."""
-    for k in raw:
-        if k not in ("suite", "budget", *ATTACKS):
-            raise SpecError(f"attacks.{k}: unknown key (allowed: suite, budget, {', '.join(ATTACKS)})")
-    suite = raw.get("suite", list(ATTACKS))
-    if not isinstance(suite, list) or not suite:
-        raise SpecError(f"attacks.suite: must be a non-empty list of attack names ({', '.join(ATTACKS)}); "
-                        f"got {suite!r}")
-    for j, a in enumerate(suite):
-        if a not in ATTACKS:
-            raise SpecError(f"attacks.suite[{j}]: must be one of {', '.join(map(repr, ATTACKS))}; got {a!r}")
-    if len(set(suite)) != len(suite):
-        raise SpecError(f"attacks.suite: lists an attack twice: {suite!r}")
-    budget = raw.get("budget", "full")
-    if budget not in ATTACK_BUDGETS:
-        raise SpecError(f"attacks.budget: must be one of {', '.join(map(repr, ATTACK_BUDGETS))}; got {budget!r}")
-    tables = {}
-    for name in ATTACKS:
-        table = raw.get(name, {})
-        if not isinstance(table, dict):
-            raise SpecError(f"attacks.{name}: must be a table ([attacks.{name}])")
-        if budget == "quick":
-            table = {**QUICK_BUDGET[name], **table}
-        tables[name] = _fill(_ATTACK_CLASSES[name], table, f"attacks.{name}", _ATTACK_CHECKS[name])
-        n_images = getattr(tables[name], "n_images", None)
-        if n_images is not None and n_images > ds.n_private_eval:
-            raise SpecError(f"attacks.{name}.n_images: {n_images} exceeds dataset.n_private_eval = "
-                            f"{ds.n_private_eval}")
-    if tables["inverse_network"].val_fraction >= 0.5:
-        raise SpecError(f"attacks.inverse_network.val_fraction: must be in [0, 0.5); got "
-                        f"{tables['inverse_network'].val_fraction}")
-    if "generative" in suite and ds.n_attacker_aux < 8:
-        raise SpecError(f"dataset.n_attacker_aux: the generative attack trains its generator on at least 8 "
-                        f"auxiliary images; got {ds.n_attacker_aux} (raise it or drop 'generative' from attacks.suite)")
-    if ds.n_attacker_aux < 2:
-        raise SpecError(f"dataset.n_attacker_aux: the inverse network trains on at least 2 auxiliary images; "
-                        f"got {ds.n_attacker_aux}")
-    if "generative" in suite and tables["generative"].restarts > 64:
-        raise SpecError(f"attacks.generative.restarts: at most 64; got {tables['generative'].restarts}")
-    return AttacksSpec(suite=tuple(suite), budget=budget, **tables)
 
 
 def spec_from_dict(raw: dict, *, base_dir: str | os.PathLike | None = None) -> ExperimentSpec:
@@ -469,7 +275,7 @@ def spec_from_dict(raw: dict, *, base_dir: str | os.PathLike | None = None) -> E
         raise SpecError("defences: must include the undefended model ([[defences]] kind = 'none'), "
                         "the reference for accuracy_drop")
 
-    attacks = _attacks(_table(raw, "attacks"), ds)
+    attacks = parse_attacks(_table(raw, "attacks"), ds)
     crit = _fill(CriterionSpec, _table(raw, "criterion"), "criterion", {"max_samples": "int_pos"})
     if crit.max_samples < 20:
         raise SpecError(f"criterion.max_samples: must be >= 20 for the kNN estimators; got {crit.max_samples}")
