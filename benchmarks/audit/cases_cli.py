@@ -41,6 +41,17 @@ C("cli-unknown-key", CR, "an unknown key", "cli('run', spec(T, ('seed = 3', 'see
   "experiment.colour")
 C("cli-backend-spec", CR, "experiment.backend = 'jax'", "cli('run', spec(T, ('seed = 3', 'seed = 3\\nbackend = "
   "\"jax\"')))", "experiment.backend")
+C("cli-plugin-missing-file", CR, "experiment.plugins names a file that does not exist",
+  "cli('run', spec(T, ('seed = 3', 'seed = 3\\nplugins = [\"nope.py\"]')))", "experiment.plugins[0]")
+C("cli-plugin-not-module", CR, "experiment.plugins names no module",
+  "cli('run', spec(T, ('seed = 3', 'seed = 3\\nplugins = [\"no such module\"]')))", "experiment.plugins[0]")
+C("cli-plugin-raises", CR, "a plugin that raises on import",
+  "(write(T / 'bad_plugin.py', 'raise RuntimeError(\"boom\")'), "
+  "cli('run', spec(T, ('seed = 3', 'seed = 3\\nplugins = [\"bad_plugin.py\"]'))))[1]", "experiment.plugins[0]")
+C("cli-kind-unregistered", CR, "an unknown defence kind with plugins that register nothing",
+  "(write(T / 'empty_plugin.py', 'X = 1'), "
+  "cli('run', spec(T, ('seed = 3', 'seed = 3\\nplugins = [\"empty_plugin.py\"]'), "
+  "append='[[defences]]\\nkind = \"clamp\"')))[1]", "kind")
 C("cli-digits-no-size", CR, "digits without image_size", "cli('run', spec(T, ('image_size = 28\\n', '')), '--out', "
   "T / 'o')", "dataset.image_size")
 C("cli-image-size", CR, "image_size = 30", "cli('run', spec(T, ('image_size = 28', 'image_size = 30')))",
