@@ -77,7 +77,7 @@ def test_the_funnel_learns(backend):
 def test_every_transmitting_defence_trains(backend):
     d = measured(backend)["defences"]
     for name, logs in d.items():
-        assert set(logs) == {"loss", *sk.training.TERMS[name], "accuracy", "z_active", "dead_batches"}, name
+        assert set(logs) == {"loss", *sk.trainer.TERMS[name], "accuracy", "z_active", "dead_batches"}, name
         assert all(math.isfinite(v) for v in logs.values()), name
     for name in ("noise", "dropout"):
         assert d[name]["loss"] == pytest.approx(d[name]["task"], rel=1e-6)
