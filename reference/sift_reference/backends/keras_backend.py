@@ -157,8 +157,8 @@ class KerasBackend(SharedAttacker):
         if defence.kind == "siftfunnel":
             edge, cloud = sift_keras.funnel_split(data.num_classes, out_channels=params.pop("funnel_channels"),
                                                   base_channels=width, mid_channels=max(1, width // 4),
-                                                  output_activation=params.pop("funnel_activation", "leaky_relu"),
-                                                  output_norm=params.pop("funnel_norm", True),
+                                                  output_activation=params.pop("funnel_activation"),
+                                                  output_norm=params.pop("funnel_norm"),
                                                   input_shape=input_shape)
             d = sift_keras.make_defence("siftfunnel", num_classes=data.num_classes, **params)
         else:

@@ -43,8 +43,8 @@ def defence_settings(defence) -> tuple[dict, dict, dict]:
     build, distill = {}, {}
     if defence.kind == "siftfunnel":
         build["funnel_channels"] = params.pop("funnel_channels")
-        build["output_activation"] = params.pop("funnel_activation", "leaky_relu")
-        build["output_norm"] = params.pop("funnel_norm", True)
+        build["output_activation"] = params.pop("funnel_activation")
+        build["output_norm"] = params.pop("funnel_norm")
         distill = {k: params.pop(k) for k in ("distill", "temperature")}
     return params, build, distill
 
