@@ -19,7 +19,11 @@ valid; its upper end bounds the MMSE with one-sided confidence
 2. **Features of z**, fitted on the train rows only: each column standardised,
    and its *normal scores* ``Phi^-1(F_n(z_j))`` (F_n the train rows' empirical
    CDF, mid-ranks for ties), which undo any monotone distortion of a
-   coordinate (``x^3``, ``tanh``); constant columns are dropped.
+   coordinate (``x^3``, ``tanh``); constant columns are dropped.  A test row's
+   z is first clipped per column to the train rows' range widened by its width
+   on each side: a column almost constant on train (a ReLU channel that seldom
+   fires) would otherwise standardise a rare test value to thousands and wreck
+   that row's prediction.
 3. **Candidates**: the training mean; ridge regression on standardised z, and
    on [standardised z, normal scores]; Gaussian-kernel ridge on ``features`` random Fourier
    features (Rahimi and Recht 2007) of the normal scores,
@@ -33,7 +37,9 @@ valid; its upper end bounds the MMSE with one-sided confidence
    over x's coordinates, Johnson-Lindenstrauss) so choosing costs nothing per
    output dimension.
 4. **Score**: the chosen candidate, refitted on train, predicts every
-   coordinate of the test rows.  ``mse`` is the mean over test rows and
+   coordinate of the test rows, clipped to the train rows' range of that
+   coordinate widened the same way (a rule fitted on train: still an
+   achievable decoder, and never worse on values inside that range).  ``mse`` is the mean over test rows and
    coordinates, in x's units; ``baseline_mse`` the same for the training mean.
 
 The probe is a weak attacker (linear in fixed features), so its MSE can sit far
@@ -158,13 +164,14 @@ class _ZFeatures:
         self.mean = zt.mean(axis=0)
         self.sd = zt.std(axis=0)
         self.sorted = np.sort(zt, axis=0)
+        self.lo, self.hi = widened_range(zt)
 
     @property
     def width(self) -> int:
         return int(self.keep.sum())
 
     def standardised(self, z: np.ndarray) -> np.ndarray:
-        return (z[:, self.keep] - self.mean) / self.sd
+        return (np.clip(z[:, self.keep], self.lo, self.hi) - self.mean) / self.sd
 
     def normal_scores(self, z: np.ndarray) -> np.ndarray:
         z = z[:, self.keep]
@@ -175,6 +182,18 @@ class _ZFeatures:
             ranks = np.searchsorted(col, z[:, j], "left") + np.searchsorted(col, z[:, j], "right")
             out[:, j] = np.clip(ranks / (2.0 * m), 0.5 / m, 1.0 - 0.5 / m)
         return ndtri(out)
+
+
+def widened_range(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, the rows' range widened by its own width on each side: where the probe clips a
+    held-out row's z and its prediction.  Wide enough that a linear relation still extrapolates
+    (a Gaussian column's held-out value falls outside it with probability about 7e-5 at 20
+    training rows, 4e-12 at 225), narrow enough that
+    a rare value of a column almost constant on the training rows stays within a few times the
+    training rows' largest standardised value instead of thousands."""
+    lo, hi = a.min(axis=0), a.max(axis=0)
+    width = hi - lo
+    return lo - width, hi + width
 
 
 def _median_distance(q: np.ndarray, rng: np.random.Generator) -> float:
@@ -262,7 +281,7 @@ def fit_probe(xs: np.ndarray, z: np.ndarray, *, seed: int, features: int = DEFAU
     y = xs if extra is None else np.hstack([xs, extra])
 
     def score(pred: np.ndarray) -> ProbeFit:
-        res = y[test] - pred
+        res = y[test] - np.clip(pred, *widened_range(y[train]))
         base = y[test] - y[train].mean(axis=0)
         return ProbeFit(kind, ridge, bandwidth, width, test, np.mean(res[:, :d] ** 2, axis=1),
                         np.mean(base[:, :d] ** 2, axis=1), None if extra is None else res[:, d:])

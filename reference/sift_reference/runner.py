@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from . import cache, plugins, report
-from .backends import Backend, get_backend, unwrap_reconstructions
+from .backends import Backend, core_digest, get_backend, unwrap_reconstructions
 from .datasets import DataSplits, load_dataset
 from .spec import ATTACKER_DIR, DEFENCE_KEYS, DefenceSpec, ExperimentSpec
 
@@ -247,7 +247,8 @@ def run_defence(spec: ExperimentSpec, defence, data: DataSplits, out: Path, *, b
     attacker_dir = out / "cache" / ATTACKER_DIR
     units: dict[str, tuple[str, Any]] = {
         "model": (train_key, lambda m=model: _evaluate_model(backend, m.get(), data)),
-        "criterion": (cache.settings_hash(train_key, dataclasses.asdict(spec.criterion)),
+        # the criterion's own code is part of its key: a fixed or changed assessment is recomputed on --resume
+        "criterion": (cache.settings_hash(train_key, dataclasses.asdict(spec.criterion), core_digest()),
                       lambda m=model: _criterion(backend, m.get(), data, spec.criterion.max_samples, spec.seed)),
     }
     keys = {}

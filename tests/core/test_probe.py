@@ -123,3 +123,38 @@ def test_bad_input_names_the_argument():
         with pytest.raises((ValueError, TypeError), match=match):
             probe_decoder(x, x, **kwargs)
     assert probe_decoder(x, x * 1e200).mse_fraction < 1e-3  # z's units never show
+
+
+def test_a_rare_value_of_a_nearly_constant_column_does_not_wreck_the_probe():
+    # a ReLU channel active on almost no training row: standardised with its tiny training spread,
+    # one test row's value became thousands and that row's prediction blew up (probe MSE 5x the
+    # training mean's, seen on real edges). Test rows are clipped to the train range per column.
+    from sift_core.probe import split_rows
+
+    rng = np.random.default_rng(0)
+    x, z, _ = _gaussian_channel(400, 1, 0.3)
+    clean = probe_decoder(x, z, seed=3)
+    # the rows fit_probe holds out for seed 3 (its first draw splits the rows)
+    test, _, _ = split_rows(400, np.random.default_rng(3), 0.25, 0.2)
+    rare = 1e-6 * rng.standard_normal((400, 1))
+    rare[test[:3]] = 1e3
+    spiked = probe_decoder(x, np.hstack([z, rare]), seed=3)
+    assert spiked.mse_fraction < 0.5
+    assert spiked.mse <= 1.02 * clean.mse
+
+
+def test_a_heavy_tailed_z_cannot_throw_a_prediction_far_outside_the_range_of_x():
+    # x in [0, 1] and a heavy-tailed z: each prediction is clipped to the train rows' range of its
+    # coordinate widened by its width on each side, inside [-1, 2], so no coordinate misses by more
+    # than 2 and no test row's mean squared error exceeds 4 (unclipped, one seed's worst row: 24.8)
+    from sift_core.probe import fit_probe
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.0, 1.0, (300, 6))
+    z = x @ rng.standard_normal((6, 12)) + 0.5 * rng.standard_cauchy((300, 12))
+    worst = []
+    for seed in range(4):
+        fit = fit_probe(x - x.mean(axis=0), z, seed=seed, features=0)
+        assert fit.kind != "mean"
+        worst.append(float(fit.sq_err.max()))
+    assert max(worst) <= 4.0

@@ -64,6 +64,20 @@ def test_changed_attack_settings_recompute_only_that_attack(tmp_path, tiny_spec_
     assert again.calls["rmle"] == 3 and again.calls["inverse_network"] == again.calls["hybrid"] == 0
 
 
+def test_changed_criterion_code_recomputes_only_the_assessments(tmp_path, tiny_spec_dict, linear_backend,
+                                                                  monkeypatch):
+    first, _ = _run(tiny_spec_dict, tmp_path, linear_backend)
+    crit = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("criterion.json")}
+    assert len(crit) == 3
+    monkeypatch.setattr(runner, "core_digest", lambda: "another-version")  # as after a fix to the probe
+    again = type(linear_backend)()
+    second, _ = _run(tiny_spec_dict, tmp_path, again, resume=True)
+    assert again.calls["train"] == 0 and again.calls["load"] == 3
+    assert sum(again.calls[a] for a in ("inverse_network", "rmle", "hybrid", "generative")) == 0
+    assert all(p.stat().st_mtime_ns != t for p, t in crit.items())
+    assert [r["criterion"] for r in second["rows"]] == [r["criterion"] for r in first["rows"]]  # same code here
+
+
 def test_changed_inverse_network_settings_recompute_the_hybrid_too(tmp_path, tiny_spec_dict, linear_backend):
     _run(tiny_spec_dict, tmp_path, linear_backend)
     tiny_spec_dict["attacks"]["inverse_network"]["epochs"] = 2

@@ -180,6 +180,21 @@ def source_digest(package: Any, parts: tuple[str, ...]) -> str:
     return digest.hexdigest()[:12]
 
 
+def core_digest() -> str:
+    """sha256 (12 hex digits) of every module of sift_core: part of the criterion's cache key, so an
+    assessment computed by an earlier version of the criterion (or the probe) is not reused on ``--resume``."""
+    import hashlib
+
+    import sift_core
+
+    root = Path(sift_core.__file__).parent
+    digest = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        digest.update(str(f.relative_to(root)).encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def settings_key(x: np.ndarray, *parts) -> str:
     """sha256 (16 hex digits) of an array's bytes, shape and dtype and of ``parts``: the cache key of
     what the attacker trains on ``x`` once per run."""
