@@ -6,6 +6,11 @@ import os
 
 # Must happen before the first ``import keras`` anywhere in the process.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# TensorFlow turns its oneDNN CPU kernels on only for some CPUs (AVX-512 extensions). Without them
+# the funnel's small convolutions (the attention gates' 7x7, 2 -> 1 channel) ran 4.6x slower and
+# training the demo's SiftFunnel model took 1.8x as long (docs/keras.md, "Speed"). Before
+# TensorFlow's first import only; TF_ENABLE_ONEDNN_OPTS=0 keeps them off.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import keras  # noqa: E402
 from keras import ops  # noqa: E402

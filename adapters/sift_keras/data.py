@@ -60,11 +60,50 @@ class ShuffledArrays(keras.utils.PyDataset):
         return self.x[idx], self.y[idx]
 
     def epoch_callback(self) -> keras.callbacks.Callback:
-        """A callback that tells this dataset which epoch starts."""
+        """A callback that tells this dataset (and its :meth:`tf_dataset`, if made) which epoch starts."""
         data = self
 
         class _SetEpoch(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
                 data.set_epoch(epoch)
+                if data._tf_epoch is not None:
+                    data._tf_epoch.assign(epoch)
 
         return _SetEpoch()
+
+    _tf_epoch = None
+
+    def tf_dataset(self, epochs: int):
+        """The same batches as a ``tf.data.Dataset`` of one epoch, for the TensorFlow backend.
+
+        Keras feeds a ``PyDataset`` through ``tf.data.Dataset.from_generator``, a Python call per
+        batch: an epoch of the demo's CNN took 1.7x as long as from in-memory arrays
+        (2 CPU cores, one TensorFlow thread). Here the per-epoch orders of epochs ``0 .. epochs - 1``
+        are computed up front (as :meth:`order` does) and the batches gathered inside TensorFlow;
+        the epoch is a variable that :meth:`epoch_callback` sets before Keras starts the epoch's
+        iterator, so a resumed fit (``initial_epoch``, ``BackupAndRestore``) sees the batches of
+        the epoch it resumes, as with the ``PyDataset``.
+        """
+        import tensorflow as tf
+
+        epochs = check_positive_int(epochs, "epochs")
+        current = self.epoch
+        orders = []
+        for e in range(epochs):
+            self.set_epoch(e)
+            orders.append(self.order())
+        self.set_epoch(current)
+        table = tf.constant(np.stack(orders).astype(np.int64))
+        xs, ys = tf.constant(self.x), tf.constant(self.y)
+        if self._tf_epoch is None:
+            self._tf_epoch = tf.Variable(np.int64(current), trainable=False, dtype=tf.int64)
+        epoch, size, drop = self._tf_epoch, self.batch_size, self.drop_remainder and len(self.x) >= self.batch_size
+
+        def one_epoch(_):
+            order = tf.gather(table, tf.minimum(epoch, epochs - 1))
+            return tf.data.Dataset.from_tensor_slices(order).batch(size, drop_remainder=drop)
+
+        # flat_map hides the length: stated, so Keras sizes its epochs and progress bar
+        return (tf.data.Dataset.from_tensors(np.int64(0)).flat_map(one_epoch)
+                .apply(tf.data.experimental.assert_cardinality(len(self)))
+                .map(lambda idx: (tf.gather(xs, idx), tf.gather(ys, idx))).prefetch(2))

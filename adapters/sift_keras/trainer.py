@@ -254,6 +254,8 @@ class SplitModel(keras.Model):
         if isinstance(x, ShuffledArrays):
             callbacks.insert(0, x.epoch_callback())
             kwargs["shuffle"] = False
+            if keras.backend.backend() == "tensorflow":  # in-graph batches: no Python call per batch
+                x = x.tf_dataset(int(kwargs.get("epochs", 1)))
         if not self.built:
             # build now, so that callbacks that restore weights (BackupAndRestore) find them
             shape = _input_shape(x)

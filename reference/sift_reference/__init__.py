@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     from .spec import ExperimentSpec, SpecError, load_spec, spec_from_dict
 
 logger = logging.getLogger("sift_reference")
+
+# TensorFlow's oneDNN CPU kernels, as sift_keras sets them: the harness may import TensorFlow (to
+# size its thread pools) before sift_keras; TF_ENABLE_ONEDNN_OPTS=0 keeps them off
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 # Imported on first use: the spec reader needs tomli on Python 3.10 (the ``cli`` extra), and
 # ``siftfunnel --version`` must work with the base install.

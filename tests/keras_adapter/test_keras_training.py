@@ -139,6 +139,23 @@ def test_shuffled_arrays_are_a_function_of_seed_and_epoch():
     assert sorted(second) == list(range(10)) and not np.array_equal(second, np.concatenate(first))
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the in-graph pipeline is TensorFlow's")
+@pytest.mark.parametrize("drop", [False, True])
+def test_the_tf_dataset_serves_the_batches_of_each_epoch(drop):
+    x, y = np.arange(30, dtype="float32").reshape(10, 3), np.arange(10)
+    d = sk.ShuffledArrays(x, y, batch_size=4, seed=7, drop_remainder=drop)
+    ds, start = d.tf_dataset(3), d.epoch_callback()
+    for epoch in (2, 0, 1):  # any order, as a resumed fit starts where it left off
+        start.on_epoch_begin(epoch)
+        got = [(bx.numpy(), by.numpy()) for bx, by in ds]
+        want = [d[i] for i in range(len(d))]  # the PyDataset's own batches of that epoch
+        assert len(got) == len(want) == (2 if drop else 3)
+        for (gx, gy), (wx, wy) in zip(got, want):
+            np.testing.assert_array_equal(gx, wx)
+            np.testing.assert_array_equal(gy, wy)
+    assert int(ds.cardinality()) == len(d)
+
+
 def test_bad_use_is_rejected_with_the_argument_named(digits16):
     edge, cloud = sk.funnel_split(10, base_channels=4, input_shape=(16, 16, 1))
     with pytest.raises(ValueError, match="dependence"):

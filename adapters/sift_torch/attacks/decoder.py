@@ -16,16 +16,37 @@ _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "leaky_relu": lambda: nn.Leaky
 
 
 class _Resize(nn.Module):
-    """Resample to an exact (H, W): bilinear with antialiasing, so shrinking averages rather than aliases."""
+    """Resample to an exact (H, W): bilinear with antialiasing, so shrinking averages rather than aliases.
+
+    The antialiased bilinear resize is separable and linear, ``A_h x A_w^T`` per channel; it is
+    applied as those two small matrix products (the matrices are the resize of identity rows),
+    which is the same map as ``F.interpolate(..., antialias=True)`` up to float rounding and, with
+    its gradient, 2.7x faster on CPU (32 -> 28 px, 64 x 32 channels, one thread: 16.8 ms against
+    45.5 ms; the interpolation and its backward took 31 % of a demo decoder's step).
+    """
 
     def __init__(self, size: tuple[int, int]):
         super().__init__()
         self.size = tuple(size)
+        self._mats: dict = {}
+
+    @staticmethod
+    def _matrix(n_in: int, n_out: int) -> torch.Tensor:
+        # identity rows as images constant along a second axis of 4 (kept at 4: a length-1 axis
+        # takes another code path in the antialiased kernel)
+        eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, 1, n_in, 1).expand(n_in, 1, n_in, 4)
+        out = F.interpolate(eye, size=(n_out, 4), mode="bilinear", align_corners=False, antialias=True)
+        return out[:, 0, :, 0].T.contiguous()  # (n_out, n_in): row i weighs the inputs of output i
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[-2:]) == self.size:
             return x
-        return F.interpolate(x, size=self.size, mode="bilinear", align_corners=False, antialias=True)
+        key = (int(x.shape[-2]), int(x.shape[-1]), x.dtype, x.device)
+        if key not in self._mats:
+            self._mats[key] = (self._matrix(key[0], self.size[0]).to(x.device, x.dtype),
+                               self._matrix(key[1], self.size[1]).T.contiguous().to(x.device, x.dtype))
+        rows, cols = self._mats[key]
+        return torch.matmul(torch.matmul(rows, x), cols)
 
     def extra_repr(self) -> str:
         return f"size={self.size}"
