@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--address", help="join an existing Ray cluster: auto or ray://host:port")
     common(w, seed=False)
 
+    m = sub.add_parser("merge", help="the frontiers of several sweeps of one setting in one report (their "
+                       "undefended models must agree on every shared seed)")
+    m.add_argument("sweeps", nargs="+", help="output folders of `siftfunnel sweep` (each with frontier.json)")
+    m.add_argument("--out", required=True, help="folder for the merged frontier.json, frontier.md and frontier.png")
+    m.add_argument("--title", help="title of the merged report")
+
     s = sub.add_parser("summarize", help="mean +- sd table over several run directories (e.g. seeds)")
     s.add_argument("runs", nargs="+", help="output directories of `siftfunnel run` (each with results.json)")
 
@@ -216,6 +222,25 @@ def _summarize(args) -> int:
     return 0
 
 
+def _merge(args) -> int:
+    from .frontier_merge import merge_frontiers, read_frontier
+    from .frontier_report import write_frontier_report
+
+    if len(args.sweeps) < 2:
+        raise CommandError("sweeps: give at least two sweep folders to merge")
+    out = Path(args.out)
+    if any(out.resolve() == Path(s).resolve() for s in args.sweeps):
+        raise CommandError("--out: must not be one of the merged sweeps (their frontier.json would be replaced)")
+    names = [f"sweeps[{i}] ({s})" for i, s in enumerate(args.sweeps)]
+    doc = merge_frontiers([read_frontier(s, n) for s, n in zip(args.sweeps, names)], names=list(args.sweeps),
+                          title=args.title)
+    write_frontier_report(out, doc)
+    for sentence in doc["winners"].values():
+        print("- " + sentence)
+    print(f"report: {out / 'frontier.md'}")
+    return 0
+
+
 def _user_error(exc: BaseException) -> str | None:
     """The one-line message for a user error, or None for a defect (which keeps its traceback)."""
     from .sweep import SweepError  # units that failed: the message names each one and its cause
@@ -237,6 +262,8 @@ def _dispatch(args) -> int:
         return _run(builtin_spec_path("demo_fast" if args.fast else "demo"), args, announce_dataset=True)
     if args.command == "sweep":
         return _sweep(args)
+    if args.command == "merge":
+        return _merge(args)
     if args.command == "summarize":
         check_results(args.runs)
         return _summarize(args)

@@ -148,7 +148,8 @@ def test_load_spec_reports_toml_errors_and_overrides(tmp_path):
         override(spec, seed=-3)
 
 
-@pytest.mark.parametrize("name", ["demo", "demo_fast", "fashion_cnn", "fashion_cnn_long", "lfw_faces"])
+@pytest.mark.parametrize("name", ["demo", "demo_fast", "fashion_cnn", "fashion_cnn_long", "lfw_faces",
+                                  "demo_sweep", "demo_sf_variants"])
 def test_builtin_specs_are_valid(name):
     path = builtin_spec_path(name)
     with open(path, "rb") as fh:
@@ -156,6 +157,24 @@ def test_builtin_specs_are_valid(name):
     spec = spec_from_dict(raw)
     assert spec.defences[0].kind == "none"
     assert {"siftfunnel"} <= {d.kind for d in spec.defences}
+
+
+def test_sf_variants_spec_is_demo_sweeps_setting_with_other_defences():
+    # `siftfunnel merge` puts the two sweeps on one frontier: everything that trains the
+    # undefended model or attacks and assesses any model must be the same
+    def raw(name):
+        with open(builtin_spec_path(name), "rb") as fh:
+            return tomllib.load(fh)
+
+    base, variants = raw("demo_sweep"), raw("demo_sf_variants")
+    for key in ("dataset", "model", "training", "attacks", "criterion"):
+        assert variants[key] == base[key], key
+    assert {k: v for k, v in variants["experiment"].items() if k != "name"} == \
+        {k: v for k, v in base["experiment"].items() if k != "name"}
+    assert variants["sweep"]["seeds"] == base["sweep"]["seeds"]
+    spec = spec_from_dict(variants)
+    assert [d.kind for d in spec.defences] == ["none", "siftfunnel", "siftfunnel"]
+    assert {d.name for d in spec.defences} & {d.name for d in spec_from_dict(base).defences} == {"none"}
 
 
 def test_long_fashion_spec_differs_from_fashion_cnn_only_in_epochs_and_defences():

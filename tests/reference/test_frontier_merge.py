@@ -1,0 +1,71 @@
+"""``siftfunnel merge``: several sweeps of one setting, one frontier report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sift_reference import cli
+from sift_reference import frontier_report as fr
+from sift_reference.frontier_merge import merge_frontiers
+from test_frontier_report import sweep
+
+
+def _split():
+    """The test sweep as two sweeps: noise in one, dropout in the other, the undefended model in both."""
+    pts = sweep()
+    a = [p for p in pts if p["defence"] in ("none", "noise")]
+    b = [p for p in pts if p["defence"] in ("none", "dropout")]
+    return pts, fr.build_frontier(a), fr.build_frontier(b)
+
+
+def test_merged_sweeps_equal_one_sweep_of_all_their_points():
+    pts, a, b = _split()
+    merged = merge_frontiers([a, b])
+    whole = fr.build_frontier(pts)
+    for key in ("seeds", "drops", "iso_accuracy", "winners", "mean_points"):
+        assert merged[key] == whole[key], key
+    assert sorted((p["defence"], p["seed"], p["point"]) for p in merged["points"]) == \
+        sorted((p["defence"], p["seed"], p["point"]) for p in whole["points"])
+    assert merged["meta"]["merged_from"] == ["sweeps[0]", "sweeps[1]"]
+
+
+def test_seeds_some_sweep_lacks_are_left_out():
+    pts, a, _ = _split()
+    b = fr.build_frontier([p for p in pts if p["defence"] in ("none", "dropout") and p["seed"] != 2])
+    merged = merge_frontiers([a, b])
+    assert merged["seeds"] == [0, 1] and {p["seed"] for p in merged["points"]} == {0, 1}
+
+
+def test_another_undefended_model_is_refused_naming_the_sweep_and_seed():
+    pts, a, _ = _split()
+    other = [dict(p, accuracy=p["accuracy"] + 0.001) if p["defence"] == "none" and p["seed"] == 1 else p
+             for p in pts if p["defence"] in ("none", "dropout")]
+    with pytest.raises(ValueError, match=r"sweeps\[1\]: seed 1's undefended model"):
+        merge_frontiers([a, fr.build_frontier(other)])
+
+
+def test_a_defence_in_two_sweeps_is_refused():
+    _, a, _ = _split()
+    with pytest.raises(ValueError, match="defence 'noise' is also a defence of first"):
+        merge_frontiers([a, a], names=["first", "second"])
+    with pytest.raises(ValueError, match="at least two"):
+        merge_frontiers([a])
+
+
+def test_command_writes_the_report_and_refuses_bad_folders(tmp_path, capsys):
+    _, a, b = _split()
+    for name, doc in (("s1", a), ("s2", b)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "frontier.json").write_text(json.dumps(doc))
+    out = tmp_path / "merged"
+    assert cli.main(["merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "--out", str(out)]) == 0
+    for f in ("frontier.json", "frontier.md", "frontier.png"):
+        assert (out / f).is_file()
+    assert {d for d in json.loads((out / "frontier.json").read_text())["iso_accuracy"]["3.0"]} == {"noise", "dropout"}
+    assert "report:" in capsys.readouterr().out
+    assert cli.main(["merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "--out", str(tmp_path / "s1")]) == 2
+    assert "--out: must not be one of the merged sweeps" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["merge", str(tmp_path / "s1"), str(tmp_path / "empty"), "--out", str(out)]) == 2
+    assert "holds no frontier.json" in capsys.readouterr().err
