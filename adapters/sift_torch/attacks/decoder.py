@@ -32,8 +32,8 @@ class _Resize(nn.Module):
 
     @staticmethod
     def _matrix(n_in: int, n_out: int) -> torch.Tensor:
-        # identity rows as images constant along a second axis of 4 (kept at 4: a length-1 axis
-        # takes another code path in the antialiased kernel)
+        # identity rows as images constant along a second axis of 4: with a length-1 second axis
+        # torch's antialiased kernel returned other weights (the same value at every output)
         eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, 1, n_in, 1).expand(n_in, 1, n_in, 4)
         out = F.interpolate(eye, size=(n_out, 4), mode="bilinear", align_corners=False, antialias=True)
         return out[:, 0, :, 0].T.contiguous()  # (n_out, n_in): row i weighs the inputs of output i
