@@ -36,6 +36,24 @@ def test_recalibrated_batchnorm_holds_the_exact_statistics_of_its_input(digits16
         np.testing.assert_allclose(_np(bn.moving_variance), a.var(axis=axes), rtol=1e-3, atol=1e-5)
 
 
+def test_recalibration_follows_weights_changed_after_an_earlier_call(digits16):
+    """The statistics probes are kept per decoder: a second call must see the decoder's current
+    weights and earlier statistics (not those of the first call), on any number of rows."""
+    z = digits16[0][:300, ::2, ::2]
+    decoder = sk.build_decoder(z.shape[1:], (16, 16, 1), width=8, min_width=4)
+    recalibrate_batchnorm(decoder, z[:100], batch_size=64)
+    conv = next(layer for layer in decoder.layers if isinstance(layer, keras.layers.Conv2DTranspose))
+    conv.kernel.assign(_np(conv.kernel) * 3.0 + 0.05)
+    recalibrate_batchnorm(decoder, z[:37], batch_size=64)  # fewer rows than one batch
+    for bn in [layer for layer in decoder.layers if isinstance(layer, keras.layers.BatchNormalization)]:
+        a = _np(keras.Model(decoder.inputs, bn.input)(z[:37], training=False)).astype(np.float64)
+        axes = tuple(range(a.ndim - 1))
+        np.testing.assert_allclose(_np(bn.moving_mean), a.mean(axis=axes), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(_np(bn.moving_variance), a.var(axis=axes), rtol=1e-3, atol=1e-5)
+    with pytest.raises(ValueError, match="z must hold"):
+        recalibrate_batchnorm(decoder, z[:0])
+
+
 def test_inverse_network_stops_on_a_held_out_plateau(digits16):
     """Features that carry nothing: the held-out MSE cannot keep improving, so training stops early."""
     attack = InverseNetworkAttack(keras.layers.Rescaling(0.0), image_shape=(16, 16, 1), epochs=60, patience=3,

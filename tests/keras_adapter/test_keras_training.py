@@ -156,6 +156,27 @@ def test_the_tf_dataset_serves_the_batches_of_each_epoch(drop):
     assert int(ds.cardinality()) == len(d)
 
 
+def test_ordered_fit_inputs_feed_the_rows_in_order_without_autotuning():
+    from sift_keras.data import ordered_fit_inputs
+
+    x, y = np.arange(30, dtype="float32").reshape(10, 3), np.arange(10, dtype="float32")
+    fit_kwargs = ordered_fit_inputs(x, y, batch_size=4)
+    if keras.backend.backend() == "tensorflow":
+        ds = fit_kwargs["x"]
+        # tf.data's autotuner stalled about half of a small model's epochs (docs/keras.md, "Speed")
+        assert ds.options().autotune.enabled is False
+        batches = [(bx.numpy(), by.numpy()) for bx, by in ds]
+        assert [len(bx) for bx, _ in batches] == [4, 4, 2]
+        np.testing.assert_array_equal(np.concatenate([bx for bx, _ in batches]), x)
+        np.testing.assert_array_equal(np.concatenate([by for _, by in batches]), y)
+        # the ShuffledArrays pipeline that SplitModel.fit uses is untuned too
+        assert sk.ShuffledArrays(x, y, batch_size=4).tf_dataset(2).options().autotune.enabled is False
+    else:
+        assert fit_kwargs["shuffle"] is False and fit_kwargs["batch_size"] == 4 and fit_kwargs["x"] is x
+    with pytest.raises(ValueError, match="batch_size"):
+        ordered_fit_inputs(x, y, batch_size=0)
+
+
 def test_bad_use_is_rejected_with_the_argument_named(digits16):
     edge, cloud = sk.funnel_split(10, base_channels=4, input_shape=(16, 16, 1))
     with pytest.raises(ValueError, match="dependence"):

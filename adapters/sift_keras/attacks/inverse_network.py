@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from sift_core.inversion import Plateau
 
 from .._keras import keras
+from ..data import ordered_fit_inputs
 from ._common import as_images, check_int, check_positive, check_target, observe, progress_flag
 from .decoder import build_decoder
 from .results import AttackResult
@@ -116,8 +119,8 @@ class InverseNetworkAttack:
         used = (n_tr // self.batch_size) * self.batch_size or n_tr
         for _ in range(self.epochs):
             order = order_rng.permutation(n_tr)[:used]
-            hist = self.decoder.fit(z_tr[order], x_tr[order], epochs=1, batch_size=self.batch_size, shuffle=False,
-                                    verbose=1 if self.progress else 0, callbacks=callbacks)
+            hist = self.decoder.fit(**ordered_fit_inputs(z_tr[order], x_tr[order], batch_size=self.batch_size),
+                                    epochs=1, verbose=1 if self.progress else 0, callbacks=callbacks)
             self.history.append(float(hist.history["loss"][-1]))
             if not np.isfinite(self.history[-1]) and best is None:
                 raise FloatingPointError(f"the decoder's training loss is {self.history[-1]} (diverged); lower lr")
@@ -165,18 +168,57 @@ def recalibrate_batchnorm(decoder, z: np.ndarray, *, batch_size: int = 256) -> N
     The moving averages (momentum 0.9) trail weights that moved during training; the eval-mode
     decoder then reconstructs worse than its training loss says (``sift_torch`` measured SSIM
     0.55-0.92 before and 0.99 after on one edge). The same repair as ``sift_torch``'s.
+
+    Each batch's per-channel mean and centred second moment are computed in the graph (one traced
+    function per layer, kept for the decoder's lifetime, the last batch zero-padded and masked so
+    no shape retraces) and pooled in float64 with Chan et al.'s update:
+    ``M2 = M2_a + M2_b + delta^2 n_a n_b / (n_a + n_b)``.
     """
+    batch_size = check_int(batch_size, "batch_size", 1)
+    z = np.asarray(z, dtype=np.float32)
+    if z.ndim < 2 or z.shape[0] < 1:
+        raise ValueError(f"z must hold at least one row of features; got shape {z.shape}")
     norms = [layer for layer in decoder.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    for bn in norms:
-        probe = keras.Model(decoder.inputs, bn.input)
-        total, total_sq, count = 0.0, 0.0, 0
-        for i in range(0, z.shape[0], batch_size):
-            a = np.asarray(keras.ops.convert_to_numpy(probe(z[i:i + batch_size], training=False)), dtype=np.float64)
-            axes = tuple(range(a.ndim - 1))
-            total = total + a.sum(axis=axes)
-            total_sq = total_sq + (a * a).sum(axis=axes)
-            count += int(np.prod([a.shape[k] for k in axes]))
-        mean = total / count
-        var = np.maximum(total_sq / count - mean**2, 0.0)
-        bn.moving_mean.assign(mean.astype("float32"))
-        bn.moving_variance.assign(var.astype("float32"))
+    probes = _STAT_PROBES.get(decoder)
+    if probes is None or len(probes) != len(norms):
+        probes = [_stats_probe(decoder, bn) for bn in norms]
+        _STAT_PROBES[decoder] = probes
+    n_rows = z.shape[0]
+    size = min(batch_size, n_rows)
+    for bn, probe in zip(norms, probes):
+        count, mean, m2 = 0.0, 0.0, 0.0
+        for i in range(0, n_rows, size):
+            zb = z[i:i + size]
+            n = zb.shape[0]
+            mask = np.zeros((size, 1), dtype=np.float32)
+            mask[:n] = 1.0
+            if n < size:  # one shape for every call: pad, and let the mask drop the padding
+                zb = np.concatenate([zb, np.zeros((size - n,) + zb.shape[1:], dtype=np.float32)])
+            m_b, v_b = (np.asarray(keras.ops.convert_to_numpy(t), dtype=np.float64)
+                        for t in probe.predict_on_batch([zb, mask]))
+            total = count + n
+            delta = m_b - mean
+            mean = mean + delta * (n / total)
+            m2 = m2 + v_b * n + delta**2 * (count * n / total)
+            count = total
+        bn.moving_mean.assign(np.asarray(mean, dtype=np.float32))
+        bn.moving_variance.assign(np.asarray(np.maximum(m2 / count, 0.0), dtype=np.float32))
+
+
+# decoder -> one statistics probe per BatchNorm layer; weak keys, so a dropped decoder frees them
+_STAT_PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _stats_probe(decoder, bn):
+    """A model (z, row mask) -> (per-channel mean, per-channel mean squared deviation) of ``bn``'s
+    input over the masked rows, in inference mode."""
+    a = bn.input
+    mask = keras.Input((1,), name=f"{bn.name}_rows")
+    spatial = tuple(range(1, len(a.shape) - 1))
+    rows = keras.ops.sum(mask)
+    per_row = keras.ops.mean(a, axis=spatial) if spatial else a  # (B, C)
+    mean = keras.ops.sum(per_row * mask, axis=0) / rows
+    dev = keras.ops.square(a - mean)
+    per_row_dev = keras.ops.mean(dev, axis=spatial) if spatial else dev
+    var = keras.ops.sum(per_row_dev * mask, axis=0) / rows
+    return keras.Model([decoder.inputs[0], mask], [mean, var])
