@@ -6,6 +6,7 @@ from .cases import C, I, V
 
 # ---- the siftfunnel command -------------------------------------------------------------------------
 CR, CD, CA, CS, CW = "cli:run", "cli:data files", "cli:assess", "cli:summarize", "cli:sweep"
+CM = "cli:merge"
 C("cli-no-args", CR, "no subcommand", "cli()", "required")
 C("cli-unknown-cmd", CR, "unknown subcommand", "cli('frobnicate')", "frobnicate")
 C("cli-run-no-spec", CR, "run without a spec", "cli('run')", "spec")
@@ -116,6 +117,22 @@ C("cli-sweep-workers", CW, "--workers 0", "cli('sweep', spec(T), '--workers', '0
   "'--executor', 'sequential')", "--workers")
 C("cli-sweep-threads", CW, "--threads -2", "cli('sweep', spec(T), '--threads', '-2', '--out', T / 'o', "
   "'--executor', 'sequential')", "--threads")
+C("cli-merge-one", CM, "merge with one sweep", "cli('merge', mkdir(T / 'a'), '--out', T / 'o')", "sweeps")
+C("cli-merge-out-is-input", CM, "--out is one of the merged sweeps",
+  "cli('merge', mkdir(T / 'a'), mkdir(T / 'b'), '--out', T / 'a')", "--out")
+C("cli-merge-no-frontier", CM, "a sweep folder without frontier.json",
+  "cli('merge', mkdir(T / 'a'), mkdir(T / 'b'), '--out', T / 'o')", "sweeps[0]")
+C("cli-merge-not-json", CM, "a frontier.json that is not JSON",
+  "cli('merge', write(T / 'a' / 'frontier.json', '{oops').parent, mkdir(T / 'b'), '--out', T / 'o')", "sweeps[0]")
+C("cli-merge-binary", CM, "a binary frontier.json",
+  "cli('merge', write(T / 'a' / 'frontier.json', b'\\xff\\xfe\\x00' * 40).parent, mkdir(T / 'b'), '--out', "
+  "T / 'o')", "sweeps[0]")
+C("cli-merge-bad-point", CM, "a frontier.json whose points are numbers",
+  "cli('merge', write(T / 'a' / 'frontier.json', '{\"schema_version\": 1, \"points\": [1, 2]}').parent, "
+  "mkdir(T / 'b'), '--out', T / 'o')", "points[0]")
+C("cli-merge-bad-seed", CM, "a point whose seed is a list",
+  "cli('merge', write(T / 'a' / 'frontier.json', '{\"schema_version\": 1, \"points\": [{\"defence\": \"none\", "
+  "\"point\": \"none\", \"seed\": [1]}]}').parent, mkdir(T / 'b'), '--out', T / 'o')", "seed")
 # hostile and malformed dataset files, read by `siftfunnel run` before any model trains
 for kind in ("os.system", "exec", "popen", "eval-in-dict"):
     C(f"cli-cifar-pickle-{kind}", CD, f"a crafted CIFAR pickle ({kind}) as dataset",

@@ -38,7 +38,35 @@ def read_frontier(path: str | Path, name: str) -> dict:
     if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION or not isinstance(
             doc.get("points"), list):
         raise ValueError(f"{name}: {f} is not a frontier.json of schema version {SCHEMA_VERSION}")
+    for i, point in enumerate(doc["points"]):
+        problem = _point_problem(point)
+        if problem:
+            raise ValueError(f"{name}: {f} points[{i}] {problem}")
     return doc
+
+
+def _point_problem(point: Any) -> str | None:
+    """What makes ``point`` unusable as a frontier record, or None (the fields merging and the report read)."""
+    if not isinstance(point, dict):
+        return f"is not a point record (a {type(point).__name__})"
+    for key in ("defence", "point"):
+        if not isinstance(point.get(key), str):
+            return f"has no {key!r} name"
+    seed = point.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        return f"has seed {seed!r}, not an integer"
+    number = (int, float)
+    if point.get("accuracy") is not None and (isinstance(point["accuracy"], bool)
+                                              or not isinstance(point["accuracy"], number)):
+        return f"has accuracy {point['accuracy']!r}, not a number"
+    privacy = point.get("privacy")
+    if privacy is not None and not isinstance(privacy, dict):
+        return f"has privacy {privacy!r}, not a record of figures"
+    for metric, value in (privacy or {}).items():
+        if metric in ("ssim", "mse", "psnr") and value is not None and (isinstance(value, bool)
+                                                                        or not isinstance(value, number)):
+            return f"has privacy.{metric} {value!r}, not a number"
+    return None
 
 
 def _undefended(doc: dict) -> dict[Any, tuple]:

@@ -7,7 +7,7 @@ import json
 import pytest
 from sift_reference import cli
 from sift_reference import frontier_report as fr
-from sift_reference.frontier_merge import merge_frontiers
+from sift_reference.frontier_merge import merge_frontiers, read_frontier
 from test_frontier_report import sweep
 
 
@@ -69,3 +69,25 @@ def test_command_writes_the_report_and_refuses_bad_folders(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert cli.main(["merge", str(tmp_path / "s1"), str(tmp_path / "empty"), "--out", str(out)]) == 2
     assert "holds no frontier.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad, message", [
+    (1, r"points\[1\] is not a point record \(a int\)"),
+    ({"point": "x", "seed": 0}, r"points\[1\] has no 'defence' name"),
+    ({"defence": "x", "point": "x", "seed": [0]}, r"points\[1\] has seed \[0\], not an integer"),
+    ({"defence": "x", "point": "x", "seed": True}, r"points\[1\] has seed True, not an integer"),
+    ({"defence": "x", "point": "x", "seed": 0, "accuracy": "0.9"}, r"points\[1\] has accuracy '0.9', not a number"),
+    ({"defence": "x", "point": "x", "seed": 0, "privacy": 3}, r"points\[1\] has privacy 3, not a record"),
+    ({"defence": "x", "point": "x", "seed": 0, "privacy": {"ssim": "high"}},
+     r"points\[1\] has privacy.ssim 'high', not a number"),
+])
+def test_a_malformed_point_record_is_refused_naming_the_file_and_point(tmp_path, bad, message):
+    """A hand-edited or truncated frontier.json fails with the sweep, file and point named, never a traceback."""
+    _, a, _ = _split()
+    doc = dict(a, points=[a["points"][0], bad])
+    (tmp_path / "frontier.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"^s1: .*frontier.json " + message):
+        read_frontier(tmp_path, "s1")
+    doc = dict(a, points=[a["points"][0]])  # the good point alone reads
+    (tmp_path / "frontier.json").write_text(json.dumps(doc))
+    assert read_frontier(tmp_path, "s1")["points"] == doc["points"]
