@@ -51,6 +51,7 @@ __all__ = [
     "objective",
     "volume",
     "imaging",
+    "files",
     "attack_result",
     "inversion",
     "probe",
@@ -70,8 +71,8 @@ __all__ = [
 
 #: submodules imported on first attribute access (PEP 562), so ``import sift_core; sift_core.mi.ksg(...)``
 #: works while ``import sift_core`` stays light
-_SUBMODULES = frozenset({"bounds", "criterion", "metrics", "mi", "objective", "volume", "imaging", "attack_result",
-                         "inversion", "probe", "frontier", "stats", "training_checks", "validation"})
+_SUBMODULES = frozenset({"bounds", "criterion", "metrics", "mi", "objective", "volume", "imaging", "files",
+                         "attack_result", "inversion", "probe", "frontier", "stats", "training_checks", "validation"})
 
 
 def __getattr__(name: str):

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from .files import temp_file_beside
 
 __all__ = ["grid_image", "save_grid_png", "save_reconstruction_grid"]
 
@@ -131,9 +132,7 @@ def _atomic_target(path: Any, suffix: str) -> Iterator[str]:
         path = os.fspath(path)
     except TypeError as err:
         raise TypeError(f"path must be a str or os.PathLike; got {type(path).__name__}") from err
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=suffix, dir=directory)
+    fd, tmp = temp_file_beside(path, suffix=suffix)
     os.close(fd)
     try:
         yield tmp

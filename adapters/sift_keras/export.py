@@ -11,9 +11,10 @@ few percent; the default keeps float32 weights.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
+
+from sift_core.files import temp_file_beside
 
 from ._keras import keras
 
@@ -50,9 +51,7 @@ def export_tflite(model, path, *, input_shape, batch_size: int = 1, optimize: bo
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     flatbuffer = converter.convert()
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".tflite", dir=directory)
+    fd, tmp = temp_file_beside(path, suffix=".tflite")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(flatbuffer)

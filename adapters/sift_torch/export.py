@@ -17,12 +17,13 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import tempfile
 import warnings
 
 import numpy as np
 import torch
 from torch import nn
+
+from sift_core.files import temp_file_beside
 
 __all__ = ["export_onnx", "onnx_features"]
 
@@ -80,9 +81,7 @@ def export_onnx(edge: nn.Module, path, *, input_shape, opset: int = DEFAULT_OPSE
     # batch 2, not 1: a size-1 batch can be specialised away by the tracer (squeezes, broadcasts)
     example = torch.zeros((2, *shape), dtype=torch.float32, device=device)
 
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=directory)
+    fd, tmp = temp_file_beside(path, suffix=".onnx")
     os.close(fd)
     kwargs = {}
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:

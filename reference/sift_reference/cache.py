@@ -12,11 +12,12 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sift_core.files import temp_file_beside
 
 
 def _jsonable(obj: Any) -> Any:
@@ -42,9 +43,7 @@ def dumps(obj: Any) -> str:
 
 
 def _atomic(path: Path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temp_file_beside(path)  # the umask's permissions, as for any new file (mkstemp: 0600)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
