@@ -129,6 +129,27 @@ def test_generator_trains_and_the_attack_runs_end_to_end(digits16):
         GenerativePriorAttack(pool(2), image_shape=(1, 16, 16), progress=False).reconstruct(torch.zeros(2, 1, 8, 8))
 
 
+def test_generator_training_resumes_from_its_checkpoint_to_the_uninterrupted_weights(digits16, tmp_path):
+    kw = dict(latent_dim=8, width=16, batch_size=32, seed=3, progress=False)
+    whole, whole_history = train_generator(digits16[:96], epochs=3, **kw)
+    ckpt = tmp_path / "gan.pt"
+    train_generator(digits16[:96], epochs=1, checkpoint=ckpt, **kw)  # "interrupted" after one epoch
+    resumed, history = train_generator(digits16[:96], epochs=3, checkpoint=ckpt, **kw)
+    assert history == whole_history
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 3
+    # the same checkpoint, asked for the epochs it holds, is the finished generator
+    again, _ = train_generator(digits16[:96], epochs=3, checkpoint=ckpt, **kw)
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), again.state_dict().values()))
+    with pytest.raises(ValueError, match="checkpoint: .* other data or settings"):
+        train_generator(digits16[:96], epochs=3, checkpoint=ckpt, **dict(kw, width=8))
+    with pytest.raises(ValueError, match="checkpoint: .* other data or settings"):
+        train_generator(digits16[1:97], epochs=3, checkpoint=ckpt, **kw)
+    with pytest.raises(ValueError, match="checkpoint: .* holds 3 epochs, more than epochs=2"):
+        train_generator(digits16[:96], epochs=2, checkpoint=ckpt, **kw)
+
+
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (3, 25, 25), (1, 64, 64)])
 def test_generator_and_discriminator_fit_every_image_size(shape):
     from sift_torch.attacks import build_discriminator

@@ -10,13 +10,17 @@ On 2 CPU cores it trains on 2,000 images of 28x28 in a few minutes.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checkpoint import load_checkpoint, save_checkpoint
 from ._common import as_images, check_image_shape, iter_batches
 from .decoder import _Resize
 
@@ -95,6 +99,7 @@ def train_generator(
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    checkpoint: str | os.PathLike | None = None,
 ) -> tuple[Generator, list[dict[str, float]]]:
     """Train a DCGAN on ``aux_x`` (N, C, H, W) in [0, 1]; returns the generator (eval mode) and,
     per epoch, the mean discriminator and generator losses.
@@ -102,6 +107,13 @@ def train_generator(
     Losses: D minimises ``softplus(-D(x)) + softplus(D(G(w)))`` (real -> 1, fake -> 0), G the
     non-saturating ``softplus(-D(G(w)))``. With fewer than ``batch_size`` images every step sees
     the whole set (at least 8 images). Raises FloatingPointError when a loss turns NaN.
+
+    ``checkpoint``: a file that receives, atomically after every epoch, both networks, both
+    optimisers, the random generator and the history. When it exists, training continues from it
+    (loaded with ``weights_only``) and ends exactly where an uninterrupted run would; asking for
+    more epochs than it holds continues it. A checkpoint of other data or settings, or of more
+    epochs than ``epochs``, is refused with a ValueError naming ``checkpoint``. The file is left in
+    place: delete it once the generator is saved elsewhere.
     """
     x = as_images(aux_x, "aux_x")
     if x.shape[0] < 8:
@@ -117,11 +129,32 @@ def train_generator(
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999))
     rng = torch.Generator().manual_seed(seed)
     history: list[dict[str, float]] = []
-    epochs_iter: Any = range(epochs)
+    start = 0
+    settings: dict[str, Any] = {}
+    if checkpoint is not None:
+        # what must match for a continued run to equal an uninterrupted one (the epoch count need not)
+        settings = {"data_sha256": hashlib.sha256(x.numpy().tobytes()).hexdigest(), "image_shape": list(image_shape),
+                    "latent_dim": int(latent_dim), "width": int(width), "batch_size": int(batch_size),
+                    "lr": float(lr), "seed": int(seed)}
+        if Path(checkpoint).is_file():
+            state = load_checkpoint(checkpoint, map_location=device)
+            if state.get("settings") != settings:
+                raise ValueError(f"checkpoint: {checkpoint} was written by a generator training on other data or "
+                                 "settings; delete it or pass another path")
+            if int(state["epoch"]) > epochs:
+                raise ValueError(f"checkpoint: {checkpoint} holds {state['epoch']} epochs, more than epochs={epochs}")
+            gen.load_state_dict(state["generator"])
+            disc.load_state_dict(state["discriminator"])
+            opt_g.load_state_dict(state["opt_g"])
+            opt_d.load_state_dict(state["opt_d"])
+            rng.set_state(state["rng"])
+            history = [dict(h) for h in state["history"]]
+            start = int(state["epoch"])
+    epochs_iter: Any = range(start, epochs)
     if progress:
         from tqdm.auto import tqdm
 
-        epochs_iter = tqdm(epochs_iter, desc="generator (DCGAN)", leave=False)
+        epochs_iter = tqdm(epochs_iter, desc="generator (DCGAN)", leave=False, initial=start, total=epochs)
     for _ in epochs_iter:
         gen.train()
         disc.train()
@@ -149,6 +182,10 @@ def train_generator(
         if not all(math.isfinite(v) for v in record.values()):
             raise FloatingPointError(f"the GAN diverged (losses {record}); lower lr")
         history.append(record)
+        if checkpoint is not None:
+            save_checkpoint({"settings": settings, "epoch": len(history), "generator": gen.state_dict(),
+                             "discriminator": disc.state_dict(), "opt_g": opt_g.state_dict(),
+                             "opt_d": opt_d.state_dict(), "rng": rng.get_state(), "history": history}, checkpoint)
         if hasattr(epochs_iter, "set_postfix"):
             epochs_iter.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}")
     gen.eval()

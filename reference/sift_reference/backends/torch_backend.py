@@ -196,11 +196,14 @@ class TorchBackend(SharedAttacker):
             except (RuntimeError, ValueError, KeyError, EOFError, OSError, pickle.UnpicklingError) as exc:
                 warnings.warn(f"{path} cannot be loaded ({exc}); retraining the generator", RuntimeWarning,
                               stacklevel=2)
+        # a killed run continues the GAN from its last epoch (the partial file, removed once the generator is saved)
+        partial = path.with_name(f"{path.stem}.partial.pt") if path is not None else None
         gen, history = train_generator(aux_x, latent_dim=cfg.latent_dim, width=cfg.gan_width, epochs=cfg.gan_epochs,
-                                       seed=seed, progress=progress)
+                                       seed=seed, progress=progress, checkpoint=partial)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             sift_torch.save_checkpoint({"model": gen.state_dict(), "history": history}, path)
+            partial.unlink(missing_ok=True)
         return gen
 
 
