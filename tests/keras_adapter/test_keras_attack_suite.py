@@ -109,6 +109,27 @@ def test_generator_trains_and_a_diverging_rmle_raises(digits16):
             np.ones((2, 16, 16, 1), "float32"))
 
 
+def test_generator_training_resumes_from_its_checkpoint_to_the_uninterrupted_weights(digits16, tmp_path):
+    from sift_keras.attacks import train_generator
+
+    x = digits16[0][:96]
+    kw = dict(latent_dim=8, width=16, batch_size=32, seed=3, progress=False)
+    whole, whole_history = train_generator(x, epochs=3, **kw)
+    ckpt = tmp_path / "gan.npz"
+    train_generator(x, epochs=1, checkpoint=ckpt, **kw)  # "interrupted" after one epoch
+    resumed, history = train_generator(x, epochs=3, checkpoint=ckpt, **kw)
+    assert history == whole_history
+    for a, b in zip(whole.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="checkpoint: .* other data or settings"):
+        train_generator(x, epochs=3, checkpoint=ckpt, **dict(kw, lr=1e-3))
+    with pytest.raises(ValueError, match="checkpoint: .* holds 3 epochs, more than epochs=2"):
+        train_generator(x, epochs=2, checkpoint=ckpt, **kw)
+    (tmp_path / "junk.npz").write_bytes(b"not an archive")
+    with pytest.raises(ValueError, match="checkpoint: .*junk.npz is not a readable generator checkpoint"):
+        train_generator(x, epochs=3, checkpoint=tmp_path / "junk.npz", **kw)
+
+
 def _torch_and_keras_edges():
     """One conv 3x3 (1 -> 4, ReLU) + 2x2 average pooling edge, the same weights in both frameworks."""
     torch = pytest.importorskip("torch")

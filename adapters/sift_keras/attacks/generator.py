@@ -6,9 +6,14 @@ training step is one ``tf.function`` (TensorFlow backend).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 
 import numpy as np
+
+from sift_core.files import temp_file_beside
 
 from .._keras import batch_norm, keras, require_tensorflow
 from ._common import as_images, check_int, check_positive, progress_flag
@@ -64,10 +69,17 @@ def build_discriminator(image_shape, *, width: int = 64, name: str = "discrimina
 
 
 def train_generator(aux_x, *, latent_dim: int = 64, width: int = 128, epochs: int = 60, batch_size: int = 64,
-                    lr: float = 2e-4, seed: int = 0, progress: bool = True, verbose=None):
+                    lr: float = 2e-4, seed: int = 0, progress: bool = True, verbose=None, checkpoint=None):
     """Train a DCGAN on ``aux_x`` (N, H, W, C) in [0, 1]; returns the generator and, per epoch, the
     mean discriminator and generator losses (as ``sift_torch.attacks.train_generator``).
-    Raises FloatingPointError when a loss turns NaN."""
+    Raises FloatingPointError when a loss turns NaN.
+
+    ``checkpoint``: an ``.npz`` file that receives, atomically after every epoch, both networks'
+    weights, both optimisers' variables, the random generator's state and the history (plain arrays
+    and JSON: nothing is unpickled when it is read). When it exists, training continues from it and
+    ends where an uninterrupted run would; more epochs than it holds continue it. Other data or
+    settings, or more epochs than ``epochs``, are refused with a ValueError naming ``checkpoint``.
+    """
     require_tensorflow("train_generator")
     import tensorflow as tf
 
@@ -99,9 +111,18 @@ def train_generator(aux_x, *, latent_dim: int = 64, width: int = 128, epochs: in
         return d_loss, g_loss
 
     rng = np.random.default_rng(seed)
-    history = []
+    history: list[dict] = []
+    start = 0
+    settings = {"data_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(),
+                "image_shape": [int(v) for v in x.shape[1:]], "latent_dim": int(latent_dim), "width": int(width),
+                "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed)}
+    parts = {"gen": gen.weights, "disc": disc.weights, "opt_g": opt_g.variables, "opt_d": opt_d.variables}
+    if checkpoint is not None and os.path.isfile(checkpoint):
+        start, history = _restore(checkpoint, settings, epochs, parts, rng)
     bar = keras.utils.Progbar(epochs, verbose=1 if progress_flag(progress, verbose, "train_generator") else 0)
-    for _ in range(epochs):
+    if start:
+        bar.update(start)
+    for _ in range(start, epochs):
         order = rng.permutation(x.shape[0])
         sums, count = [0.0, 0.0], 0
         for i in range(0, x.shape[0] - batch_size + 1, batch_size):  # equal batches for BatchNorm
@@ -114,5 +135,46 @@ def train_generator(aux_x, *, latent_dim: int = 64, width: int = 128, epochs: in
         if not all(math.isfinite(v) for v in record.values()):
             raise FloatingPointError(f"the GAN diverged (losses {record}); lower lr")
         history.append(record)
+        if checkpoint is not None:
+            _save_state(checkpoint, settings, history, parts, rng)
         bar.add(1)
     return gen, history
+
+
+def _save_state(path, settings: dict, history: list, parts: dict, rng) -> None:
+    meta = {"settings": settings, "epoch": len(history), "history": history, "rng": rng.bit_generator.state}
+    arrays = {f"{name}_{i}": np.asarray(keras.ops.convert_to_numpy(v)) for name, vs in parts.items()
+              for i, v in enumerate(vs)}
+    fd, tmp = temp_file_beside(path, suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _restore(path, settings: dict, epochs: int, parts: dict, rng) -> tuple[int, list]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            arrays = {k: data[k] for k in data.files if k != "meta"}
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(f"checkpoint: {path} is not a readable generator checkpoint ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("settings") != settings:
+        raise ValueError(f"checkpoint: {path} was written by a generator training on other data or settings; "
+                         "delete it or pass another path")
+    if int(meta["epoch"]) > epochs:
+        raise ValueError(f"checkpoint: {path} holds {meta['epoch']} epochs, more than epochs={epochs}")
+    for name, vs in parts.items():
+        for i, v in enumerate(vs):
+            saved = arrays.get(f"{name}_{i}")
+            if saved is None or tuple(saved.shape) != tuple(v.shape):
+                raise ValueError(f"checkpoint: {path} does not hold {name}'s variable {i} of shape {tuple(v.shape)}")
+            v.assign(saved)
+    rng.bit_generator.state = meta["rng"]
+    return int(meta["epoch"]), [dict(h) for h in meta["history"]]

@@ -274,11 +274,14 @@ class KerasBackend(SharedAttacker):
             except (ValueError, TypeError, KeyError, OSError) as exc:
                 warnings.warn(f"{path} cannot be loaded ({exc}); retraining the generator", RuntimeWarning,
                               stacklevel=2)
+        # a killed run continues the GAN from its last epoch (the partial file, removed once the generator is saved)
+        partial = path.with_name(f"{path.stem}.partial.npz") if path is not None else None
         gen, _ = train_generator(_nhwc(aux_x), latent_dim=cfg.latent_dim, width=cfg.gan_width,
-                                 epochs=cfg.gan_epochs, seed=seed, progress=progress)
+                                 epochs=cfg.gan_epochs, seed=seed, progress=progress, checkpoint=partial)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             _save_atomic(gen, path)
+            partial.unlink(missing_ok=True)
         return gen
 
 
