@@ -148,6 +148,9 @@ def test_generator_training_resumes_from_its_checkpoint_to_the_uninterrupted_wei
         train_generator(digits16[1:97], epochs=3, checkpoint=ckpt, **kw)
     with pytest.raises(ValueError, match="checkpoint: .* holds 3 epochs, more than epochs=2"):
         train_generator(digits16[:96], epochs=2, checkpoint=ckpt, **kw)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="checkpoint: .*junk.pt is not a readable generator checkpoint"):
+        train_generator(digits16[:96], epochs=3, checkpoint=tmp_path / "junk.pt", **kw)
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (3, 25, 25), (1, 64, 64)])

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import UNREADABLE, load_checkpoint, save_checkpoint
 from ._common import as_images, check_image_shape, iter_batches
 from .decoder import _Resize
 
@@ -133,11 +133,15 @@ def train_generator(
     settings: dict[str, Any] = {}
     if checkpoint is not None:
         # what must match for a continued run to equal an uninterrupted one (the epoch count need not)
-        settings = {"data_sha256": hashlib.sha256(x.numpy().tobytes()).hexdigest(), "image_shape": list(image_shape),
+        settings = {"data_sha256": hashlib.sha256(x.detach().cpu().numpy().tobytes()).hexdigest(),
+                    "image_shape": list(image_shape),
                     "latent_dim": int(latent_dim), "width": int(width), "batch_size": int(batch_size),
                     "lr": float(lr), "seed": int(seed)}
         if Path(checkpoint).is_file():
-            state = load_checkpoint(checkpoint, map_location=device)
+            try:
+                state = load_checkpoint(checkpoint, map_location=device)
+            except UNREADABLE as exc:
+                raise ValueError(f"checkpoint: {checkpoint} is not a readable generator checkpoint ({exc})") from None
             if state.get("settings") != settings:
                 raise ValueError(f"checkpoint: {checkpoint} was written by a generator training on other data or "
                                  "settings; delete it or pass another path")
