@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
+from typing import BinaryIO
 
-__all__ = ["temp_file_beside"]
+__all__ = ["temp_file_beside", "write_atomically"]
 
 _FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
@@ -31,3 +33,20 @@ def temp_file_beside(path: str | os.PathLike, *, suffix: str = ".tmp") -> tuple[
         except FileExistsError:
             continue
     raise FileExistsError(f"could not create a temporary file beside {path}")
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object], *, suffix: str = ".tmp") -> None:
+    """Call ``write(fh)`` on a new file beside ``path`` (:func:`temp_file_beside`), sync it to the
+    disk and move it onto ``path`` with ``os.replace``: a crash leaves the earlier file or the new
+    one, never half of one, and no temporary file once the call returns or raises."""
+    fd, tmp = temp_file_beside(path, suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

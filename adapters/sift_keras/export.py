@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from sift_core.files import temp_file_beside
+from sift_core.files import write_atomically
 
 from ._keras import keras
 
@@ -51,15 +51,7 @@ def export_tflite(model, path, *, input_shape, batch_size: int = 1, optimize: bo
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     flatbuffer = converter.convert()
     path = os.fspath(path)
-    fd, tmp = temp_file_beside(path, suffix=".tflite")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(flatbuffer)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_atomically(path, lambda fh: fh.write(flatbuffer), suffix=".tflite")
     return path
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from sift_core.files import temp_file_beside
+from sift_core.files import write_atomically
 
 
 def _jsonable(obj: Any) -> Any:
@@ -43,17 +43,8 @@ def dumps(obj: Any) -> str:
 
 
 def _atomic(path: Path, write) -> None:
-    fd, tmp = temp_file_beside(path)  # the umask's permissions, as for any new file (mkstemp: 0600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # the umask's permissions, as for any new file (tempfile.mkstemp's are always 0600)
+    write_atomically(path, write)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from sift_core.files import temp_file_beside
+from sift_core.files import temp_file_beside, write_atomically
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
 
@@ -54,3 +54,20 @@ def test_an_image_grid_written_atomically_is_readable_as_the_umask_allows(tmp_pa
     save_grid_png(out, np.zeros((8, 8, 3)))
     assert _mode(out) == 0o666 & ~umask
     assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]  # no temporary file left
+
+
+def test_a_write_that_fails_leaves_the_earlier_file_and_no_temporary_one(tmp_path, umask):
+    target = tmp_path / "results.json"
+    write_atomically(target, lambda fh: fh.write(b"first"))
+    assert target.read_bytes() == b"first" and _mode(target) == 0o666 & ~umask
+
+    def half_then_crash(fh):
+        fh.write(b"half of the sec")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(target, half_then_crash)
+    assert target.read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+    write_atomically(target, lambda fh: fh.write(b"second"), suffix=".json")
+    assert target.read_bytes() == b"second" and [p.name for p in tmp_path.iterdir()] == ["results.json"]

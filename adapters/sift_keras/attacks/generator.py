@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from sift_core.files import temp_file_beside
+from sift_core.files import write_atomically
 
 from .._keras import batch_norm, keras, require_tensorflow
 from ._common import as_images, check_int, check_positive, progress_flag
@@ -145,17 +145,7 @@ def _save_state(path, settings: dict, history: list, parts: dict, rng) -> None:
     meta = {"settings": settings, "epoch": len(history), "history": history, "rng": rng.bit_generator.state}
     arrays = {f"{name}_{i}": np.asarray(keras.ops.convert_to_numpy(v)) for name, vs in parts.items()
               for i, v in enumerate(vs)}
-    fd, tmp = temp_file_beside(path, suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_atomically(path, lambda fh: np.savez(fh, meta=np.array(json.dumps(meta)), **arrays), suffix=".npz")
 
 
 def _restore(path, settings: dict, epochs: int, parts: dict, rng) -> tuple[int, list]:
