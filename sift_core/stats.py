@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["rankdata", "spearman"]
+__all__ = ["pool_moments", "rankdata", "spearman"]
 
 
 def _ranks_along_first(v: np.ndarray) -> np.ndarray:
@@ -120,3 +120,28 @@ def spearman(a: Any, b: Any) -> dict[str, Any]:
     else:
         p = float(stats.spearmanr(a, b).pvalue)
     return {"rho": rho, "p_value": p, "n": n}
+
+
+def pool_moments(counts: Any, means: Any, variances: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (population) variance of a set from those of its disjoint parts, in float64.
+
+    Part ``b`` holds ``counts[b]`` rows with per-column mean ``means[b]`` and variance
+    ``variances[b]`` (divided by the part's count); with ``N = sum_b n_b``:
+
+        mean = sum_b n_b m_b / N,   var = sum_b n_b (v_b + (m_b - mean)^2) / N
+
+    (the law of total variance), exact for any split and free of the cancellation of
+    ``E[a^2] - E[a]^2``. ``means`` and ``variances`` are (parts, ...) arrays.
+    """
+    n = np.asarray(counts, dtype=np.float64)
+    m = np.asarray(means, dtype=np.float64)
+    v = np.asarray(variances, dtype=np.float64)
+    if n.ndim != 1 or n.size < 1 or m.shape != v.shape or m.shape[:1] != n.shape:
+        raise ValueError(f"counts must be (parts,) and means, variances (parts, ...) alike; got shapes {n.shape}, "
+                         f"{m.shape}, {v.shape}")
+    if not np.all(np.isfinite(n)) or np.any(n < 0) or n.sum() <= 0:
+        raise ValueError("counts must be finite, non-negative and not all zero")
+    w = (n / n.sum()).reshape((-1,) + (1,) * (m.ndim - 1))
+    mean = np.sum(w * m, axis=0)
+    var = np.sum(w * (v + (m - mean) ** 2), axis=0)
+    return mean, np.maximum(var, 0.0)

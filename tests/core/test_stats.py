@@ -120,3 +120,19 @@ def test_core_stats_imports_without_scipy():
             "print(s.spearman(list(range(9)), [1, 0, 2, 3, 4, 5, 6, 7, 8])['p_value'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "None"
+
+
+def test_pooled_moments_equal_those_of_the_whole_set():
+    from sift_core.stats import pool_moments
+
+    rng = np.random.default_rng(0)
+    a = 1e4 + rng.standard_normal((1000, 3))  # a large mean: E[a^2] - E[a]^2 would cancel
+    cuts = [0, 7, 300, 301, 1000]
+    parts = [a[i:j] for i, j in zip(cuts, cuts[1:])]
+    mean, var = pool_moments([len(p) for p in parts], [p.mean(0) for p in parts], [p.var(0) for p in parts])
+    np.testing.assert_allclose(mean, a.mean(0), rtol=1e-14)
+    np.testing.assert_allclose(var, a.var(0), rtol=1e-9)
+    with pytest.raises(ValueError, match="counts"):
+        pool_moments([0, 0], [[1.0], [2.0]], [[1.0], [1.0]])
+    with pytest.raises(ValueError, match="shapes"):
+        pool_moments([1], [[1.0], [2.0]], [[1.0], [1.0]])

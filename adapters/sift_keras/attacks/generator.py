@@ -113,12 +113,14 @@ def train_generator(aux_x, *, latent_dim: int = 64, width: int = 128, epochs: in
     rng = np.random.default_rng(seed)
     history: list[dict] = []
     start = 0
-    settings = {"data_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(),
-                "image_shape": [int(v) for v in x.shape[1:]], "latent_dim": int(latent_dim), "width": int(width),
-                "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed)}
+    settings: dict = {}
     parts = {"gen": gen.weights, "disc": disc.weights, "opt_g": opt_g.variables, "opt_d": opt_d.variables}
-    if checkpoint is not None and os.path.isfile(checkpoint):
-        start, history = _restore(checkpoint, settings, epochs, parts, rng)
+    if checkpoint is not None:  # what must match for a continued run to equal an uninterrupted one
+        settings = {"data_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(),
+                    "image_shape": [int(v) for v in x.shape[1:]], "latent_dim": int(latent_dim), "width": int(width),
+                    "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed)}
+        if os.path.isfile(checkpoint):
+            start, history = _restore(checkpoint, settings, epochs, parts, rng)
     bar = keras.utils.Progbar(epochs, verbose=1 if progress_flag(progress, verbose, "train_generator") else 0)
     if start:
         bar.update(start)

@@ -7,6 +7,7 @@ import weakref
 import numpy as np
 
 from sift_core.inversion import Plateau
+from sift_core.stats import pool_moments
 
 from .._keras import keras
 from ..data import ordered_fit_inputs
@@ -171,8 +172,7 @@ def recalibrate_batchnorm(decoder, z: np.ndarray, *, batch_size: int = 256) -> N
 
     Each batch's per-channel mean and centred second moment are computed in the graph (one traced
     function per layer, kept for the decoder's lifetime, the last batch zero-padded and masked so
-    no shape retraces) and pooled in float64 with Chan et al.'s update:
-    ``M2 = M2_a + M2_b + delta^2 n_a n_b / (n_a + n_b)``.
+    no shape retraces) and pooled in float64 by :func:`sift_core.stats.pool_moments`.
     """
     batch_size = check_int(batch_size, "batch_size", 1)
     z = np.asarray(z, dtype=np.float32)
@@ -186,7 +186,7 @@ def recalibrate_batchnorm(decoder, z: np.ndarray, *, batch_size: int = 256) -> N
     n_rows = z.shape[0]
     size = min(batch_size, n_rows)
     for bn, probe in zip(norms, probes):
-        count, mean, m2 = 0.0, 0.0, 0.0
+        counts, means, variances = [], [], []
         for i in range(0, n_rows, size):
             zb = z[i:i + size]
             n = zb.shape[0]
@@ -194,15 +194,13 @@ def recalibrate_batchnorm(decoder, z: np.ndarray, *, batch_size: int = 256) -> N
             mask[:n] = 1.0
             if n < size:  # one shape for every call: pad, and let the mask drop the padding
                 zb = np.concatenate([zb, np.zeros((size - n,) + zb.shape[1:], dtype=np.float32)])
-            m_b, v_b = (np.asarray(keras.ops.convert_to_numpy(t), dtype=np.float64)
-                        for t in probe.predict_on_batch([zb, mask]))
-            total = count + n
-            delta = m_b - mean
-            mean = mean + delta * (n / total)
-            m2 = m2 + v_b * n + delta**2 * (count * n / total)
-            count = total
-        bn.moving_mean.assign(np.asarray(mean, dtype=np.float32))
-        bn.moving_variance.assign(np.asarray(np.maximum(m2 / count, 0.0), dtype=np.float32))
+            m_b, v_b = (keras.ops.convert_to_numpy(t) for t in probe.predict_on_batch([zb, mask]))
+            counts.append(n)
+            means.append(m_b)
+            variances.append(v_b)
+        mean, var = pool_moments(counts, means, variances)
+        bn.moving_mean.assign(mean.astype(np.float32))
+        bn.moving_variance.assign(var.astype(np.float32))
 
 
 # decoder -> one statistics probe per BatchNorm layer; weak keys, so a dropped decoder frees them
